@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# System packages the tests use for real: PostgreSQL (a throwaway cluster per test session) and
+# headless Chromium (page rendering tests). Installed from Debian when missing and we are root.
+set -euo pipefail
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && { echo "ok: system packages present"; exit 0; }
+if [ "$(id -u)" != 0 ]; then
+  echo "missing system packages: ${need[*]} (install them with apt-get as root)"; exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "ok: installed ${need[*]}"
