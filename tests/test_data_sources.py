@@ -121,7 +121,7 @@ def test_parameterised_query(pg_url, bars):
     assert len(expected) == 8 + 8
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     # dates given as text are read by PostgreSQL as the timestamps they are compared with
-    got = load_sql(pg_url, query=q, params={**params, 'start': '2022-03-08 00:00+00', 'end': '2022-03-15'})
+    got = load_sql(pg_url, query=q, params={**params, 'start': '2022-03-08 00:00+00', 'end': '2022-03-15 00:00Z'})
     pd.testing.assert_frame_equal(validate_frame(got), expected, check_exact=True)
     # an open Connection, `= ANY(:list)` and a conversion to the exchange's zone work too
     eng = sa.create_engine(pg_url)
