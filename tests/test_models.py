@@ -1,0 +1,111 @@
+"""End-to-end tests of the model layer on the synthetic market: datasets -> every architecture -> plain torch
+training loop -> out-of-sample information coefficient; save/load of a trained model; stacking of trained
+models on purged out-of-fold predictions.
+
+The synthetic market plants `signal` at t with a correlation of `signal_ic` to the (standardised) return
+t -> t+1. With signal_ic=0.3 a perfect model reaches an IC of about 0.3 on the test split (about 750
+samples, standard error about 0.037); every architecture must clear 0.15. Budget: the whole file runs in well
+under 90 s on two busy CPU cores (tiny models, one thread, a few epochs).
+"""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import spearmanr
+
+from ai_trading_framework.core import set_seed, get_device
+from ai_trading_framework.synthetic import synthetic_market, add_returns
+from ai_trading_framework.datasets import FeatureSpec, make_datasets
+from ai_trading_framework.models.core import create_model, list_models, save_model, load_model, model_spec
+from ai_trading_framework.models.ensemble import StackingEnsemble
+
+LOOKBACK, SIGNAL_IC, MIN_IC = 16, 0.3, 0.15
+SMALL = {'cnn': {'d_model': 16}, 'tcn': {'d_model': 16},
+         'lstm': {'d_model': 16, 'n_layers': 1}, 'gru': {'d_model': 16, 'n_layers': 1},
+         'transformer': {'d_model': 16, 'n_heads': 2, 'n_layers': 1},
+         'multi_transformer': {'d_model': 16, 'n_heads': 2, 'n_layers': 1}}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    "Tiny models: a second thread only adds overhead on a shared CPU."
+    old = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope='module')
+def bundle():
+    df = add_returns(synthetic_market(n_bars=3000, seed=0, signal_ic=SIGNAL_IC), periods=[1, 5]).dropna()
+    spec = FeatureSpec(features=['signal', 'ret_1', 'ret_5'], target='log_return', horizon=1)
+    return make_datasets(df, spec, LOOKBACK, valid=0.15, test=0.25)
+
+
+def _arrays(ds, idx=None):
+    "All (or some) samples of a SupervisedDataset as two tensors on the default device."
+    xb, yb = ds.__getitems__(np.arange(len(ds)) if idx is None else idx)
+    return xb.to(get_device()), yb.reshape(len(xb), -1).to(get_device())
+
+
+def _train(model, x, y, epochs=6, bs=64, lr=3e-3, seed=0):
+    "A plain Adam loop on standardised targets (no trainer layer here on purpose)."
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    scale = y.std()
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=g).split(bs):
+            opt.zero_grad(); F.mse_loss(model(x[idx]), y[idx] / scale).backward(); opt.step()
+    return model.eval()
+
+
+def _predict(model, x):
+    with torch.no_grad(): return model(x).squeeze(-1).cpu().numpy()
+
+
+def _ic(pred, y): return spearmanr(pred, np.asarray(y.cpu()).reshape(-1)).statistic
+
+
+def test_every_architecture_has_a_small_config():
+    assert sorted(SMALL) == list_models()
+
+
+@pytest.mark.parametrize('name', sorted(SMALL))
+def test_learns_planted_signal(bundle, name):
+    "Each architecture finds the planted signal: out-of-sample IC well above zero, and saving keeps it exactly."
+    set_seed(0)
+    model = create_model(name, bundle.train, config={**SMALL[name], 'dropout': 0.})  # dims read from the dataset
+    assert model.dims.lookback == LOOKBACK and model.dims.n_features == 3
+    _train(model, *_arrays(bundle.train))
+    xt, yt = _arrays(bundle.test)
+    pred = _predict(model, xt)
+    ic = _ic(pred, yt)
+    assert ic > MIN_IC, f'{name}: out-of-sample IC {ic:.3f} <= {MIN_IC} (planted {SIGNAL_IC})'
+
+
+def test_save_load_trained_model(bundle, tmp_path):
+    set_seed(0)
+    model = _train(create_model('tcn', bundle.train, config=SMALL['tcn']), *_arrays(bundle.train), epochs=1)
+    save_model(model, tmp_path / 'tcn')
+    loaded = load_model(tmp_path / 'tcn')
+    xt, _ = _arrays(bundle.test)
+    assert model_spec(loaded) == model_spec(model)
+    assert np.array_equal(_predict(loaded, xt), _predict(model, xt))
+
+
+def test_stacking_trained_models_out_of_fold(bundle):
+    "Stack an LSTM and a TCN on purged out-of-fold predictions over the training samples; predict the test split."
+    (xtr, ytr), (xte, yte) = _arrays(bundle.train), _arrays(bundle.test)
+    x = torch.cat([xtr, xte])  # rows 0..n_train-1 are training samples, the rest test samples
+    def learner(name):
+        def fit(rows):
+            set_seed(0)
+            m = _train(create_model(name, bundle.train, config={**SMALL[name], 'dropout': 0.}), x[rows], ytr[rows], epochs=4)
+            return lambda r: _predict(m, x[r])
+        return fit
+    stack = StackingEnsemble({'lstm': learner('lstm'), 'tcn': learner('tcn')}, n_folds=3, horizon=1)
+    stack.fit(np.arange(len(xtr)), ytr.cpu().numpy().reshape(-1), times=bundle.train.t_idx)
+    assert stack.oof_mask_.all()  # k-fold: every training sample has an out-of-fold prediction
+    for j in range(2): assert _ic(stack.oof_[:, j], ytr) > MIN_IC
+    assert all(w >= 0 for w in stack.weights.values()) and sum(stack.weights.values()) > 0
+    assert _ic(stack.predict(len(xtr) + np.arange(len(xte))), yte) > MIN_IC
