@@ -16,7 +16,7 @@ from scipy.stats import spearmanr
 from ai_trading_framework.core import set_seed, get_device
 from ai_trading_framework.synthetic import synthetic_market, add_returns
 from ai_trading_framework.datasets import FeatureSpec, make_datasets
-from ai_trading_framework.models.core import create_model, list_models, save_model, load_model, model_spec
+from ai_trading_framework.models.core import create_model, list_models, save_model, load_model, model_spec, pinball_loss
 from ai_trading_framework.models.ensemble import StackingEnsemble
 
 LOOKBACK, SIGNAL_IC, MIN_IC = 16, 0.3, 0.15
@@ -81,6 +81,43 @@ def test_learns_planted_signal(bundle, name):
     pred = _predict(model, xt)
     ic = _ic(pred, yt)
     assert ic > MIN_IC, f'{name}: out-of-sample IC {ic:.3f} <= {MIN_IC} (planted {SIGNAL_IC})'
+
+
+def test_classification_from_class_targets():
+    "Down/flat/up targets: the task and class count come from the dataset; P(up) - P(down) ranks the outcomes."
+    df = add_returns(synthetic_market(n_bars=3000, seed=0, signal_ic=SIGNAL_IC), periods=[1, 5]).dropna()
+    spec = FeatureSpec(features=['signal', 'ret_1', 'ret_5'], target='class', thresholds=(-0.004, 0.004), horizon=1)
+    b = make_datasets(df, spec, LOOKBACK, valid=0.15, test=0.25)
+    set_seed(0)
+    model = create_model('gru', b.train, config={**SMALL['gru'], 'dropout': 0.})
+    assert (model.task, model.dims.n_classes) == ('classification', 3)
+    (x, y), (xt, yt) = b.train.__getitems__(np.arange(len(b.train))), b.test.__getitems__(np.arange(len(b.test)))
+    g, opt = torch.Generator().manual_seed(0), torch.optim.Adam(model.parameters(), lr=3e-3)
+    x, y, xt = x.to(get_device()), y.to(get_device()), xt.to(get_device())
+    for _ in range(6):
+        for idx in torch.randperm(len(x), generator=g).split(64):
+            opt.zero_grad(); F.cross_entropy(model(x[idx]), y[idx]).backward(); opt.step()
+    with torch.no_grad(): p = model.eval()(xt).softmax(-1).cpu().numpy()
+    assert spearmanr(p[:, 2] - p[:, 0], yt.numpy()).statistic > 0.12
+
+
+def test_quantiles_cover_out_of_sample(bundle):
+    "A quantile model trained with the pinball loss: test coverage close to the nominal levels, median ranks returns."
+    set_seed(0)
+    qs = [0.1, 0.5, 0.9]
+    model = create_model('lstm', bundle.train, 'quantile', config={**SMALL['lstm'], 'dropout': 0.}, quantiles=qs)
+    (x, y), (xt, yt) = _arrays(bundle.train), _arrays(bundle.test)
+    scale, g = y.std(), torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(6):
+        for idx in torch.randperm(len(x), generator=g).split(64):
+            opt.zero_grad(); pinball_loss(model(x[idx]), y[idx] / scale, qs).backward(); opt.step()
+    with torch.no_grad(): q = (model.eval()(xt)[:, 0] * scale).cpu().numpy()  # (n, 3), in return units
+    yt = yt.cpu().numpy().reshape(-1)
+    cover = (yt[:, None] <= q).mean(0)
+    assert 0.04 < cover[0] < 0.2 and 0.35 < cover[1] < 0.65 and 0.8 < cover[2] < 0.96, cover
+    assert (np.diff(q, axis=1) > 0).all()  # never crossing
+    assert _ic(q[:, 1], torch.tensor(yt)) > MIN_IC
 
 
 def test_save_load_trained_model(bundle, tmp_path):
