@@ -1,0 +1,124 @@
+"""Loader throughput and memory: the project's training loader against a naive per-item torch loader and a
+plain memcpy of the same bytes, on 1,000,000 bars x 32 float32 features (lookback 64, batch 256, shuffled),
+with and without noise + feature-dropout augmentation; plus a multi-asset panel (100 assets x 10,000 bars x 32).
+
+    .venv/bin/python bench/bench_loader.py            # writes bench/results/loader.json and bench/RESULTS.md
+
+Each case runs in a fresh subprocess so its peak RSS is its own: the peak is reset (/proc/self/clear_refs)
+after imports and data, and `extra_rss_mib` is the peak above that point while the loader runs.
+"""
+import json, os, subprocess, sys, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+L, F, BS = 64, 32, 256
+
+def _rss_mib(field='VmRSS'):
+    for line in Path('/proc/self/status').read_text().splitlines():
+        if line.startswith(field): return int(line.split()[1]) / 1024
+    return float('nan')
+
+def _panel(n_bars, n_assets):
+    "A Panel straight from arrays (the frame -> panel path is not what is measured here)."
+    import numpy as np, pandas as pd
+    from ai_trading_framework.datasets import Panel, FeatureSpec
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n_bars, n_assets, F), dtype=np.float32)
+    target = rng.standard_normal((n_bars, n_assets, 1), dtype=np.float32); target[-1] = np.nan
+    spec = FeatureSpec([f'f{i}' for i in range(F)])
+    ts = pd.date_range('2000', periods=n_bars, freq='min')
+    return Panel(x, np.ones((n_bars, n_assets), bool), target, np.ones((n_bars, n_assets, 2)), ts, tuple(f'A{i}' for i in range(n_assets)), spec)
+
+def _time(fn, n_batches, reps=3):
+    "Best samples/s over `reps` runs of `fn(n_batches)`."
+    best = 0.0
+    for _ in range(reps):
+        t0 = time.perf_counter(); n = fn(n_batches); dt = time.perf_counter() - t0
+        best = max(best, n / dt)
+    return best
+
+def _setup(kind, panel):
+    "Return run(n_batches) -> samples for one kind of loader over `panel`."
+    import numpy as np, torch
+    from ai_trading_framework.datasets import SupervisedDataset
+    from ai_trading_framework.dataloaders import BatchLoader, GaussianNoise, FeatureDropout
+    T = panel.n_bars
+    if kind in ('ours', 'ours_aug'):
+        ds = SupervisedDataset(panel, L)
+        tfms = [GaussianNoise(0.1), FeatureDropout(0.1)] if kind == 'ours_aug' else None
+        dl = BatchLoader(ds, bs=BS, shuffle=True, drop_last=True, seed=0, tfms=tfms)
+    elif kind == 'naive': # per-item windows + default collate, over the same array
+        x = torch.from_numpy(panel.x).transpose(0, 1) # (A, T, F) view
+        y = torch.from_numpy(np.nan_to_num(panel.target[..., 0])).T
+        n_per = T - L
+        class Naive(torch.utils.data.Dataset):
+            def __len__(self): return n_per * panel.n_assets
+            def __getitem__(self, i):
+                a, t = divmod(i, n_per)
+                return x[a, t:t + L], y[a, t + L - 1]
+        dl = torch.utils.data.DataLoader(Naive(), batch_size=BS, shuffle=True, drop_last=True,
+                                         generator=torch.Generator().manual_seed(0))
+    else: # memcpy of the same bytes per batch, from random offsets, into a reused buffer
+        flat = torch.from_numpy(panel.x).view(-1); m = BS * L * F; buf = torch.empty(m)
+        g = torch.Generator().manual_seed(0)
+        def run(nb):
+            for o in torch.randint(0, flat.numel() - m, (nb,), generator=g).tolist(): buf.copy_(flat[o:o + m])
+            return nb * BS
+        return run
+    def run(nb):
+        n = 0
+        for i, (xb, yb) in enumerate(dl):
+            n += len(xb)
+            if i + 1 == nb: break
+        return n
+    return run
+
+N_BATCHES = {'ours': 300, 'ours_aug': 300, 'naive': 30, 'memcpy': 300}
+
+def case(what, n_bars, n_assets):
+    "Throughput of every kind, interleaved over rounds (the machine is shared: best of 5), or the RSS of one kind."
+    import torch
+    torch.set_num_threads(2)
+    panel = _panel(n_bars, n_assets)
+    if what == 'speed':
+        runs = {k: _setup(k, panel) for k in N_BATCHES}
+        best = {k: 0.0 for k in runs}
+        for _ in range(5):
+            for k, run in runs.items():
+                t0 = time.perf_counter(); n = run(N_BATCHES[k]); best[k] = max(best[k], n / (time.perf_counter() - t0))
+        print(json.dumps(best)); return
+    Path('/proc/self/clear_refs').write_text('5') # reset the peak RSS: what follows is the loader's
+    base = _rss_mib()
+    _setup(what, panel)(N_BATCHES[what])
+    print(json.dumps(dict(extra_rss_mib=_rss_mib('VmHWM') - base, data_mib=panel.x.nbytes / 2**20)))
+
+def sub(what, n_bars, n_assets):
+    out = subprocess.run([sys.executable, __file__, 'case', what, str(n_bars), str(n_assets)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+def main():
+    from _common import write_results, md_table
+    res, rows = {}, []
+    for label, (T, A) in {'single': (1_000_000, 1), 'multi': (10_000, 100)}.items():
+        sps = sub('speed', T, A)
+        mem = [sub(k, T, A) for k in ('ours', 'ours_aug')]
+        res[label] = dict(samples_per_s=sps['ours'], samples_per_s_augmented=sps['ours_aug'], naive_samples_per_s=sps['naive'],
+                          memcpy_samples_per_s=sps['memcpy'], x_naive=sps['ours'] / sps['naive'], x_memcpy=sps['ours'] / sps['memcpy'],
+                          x_memcpy_augmented=sps['ours_aug'] / sps['memcpy'], extra_rss_mib=max(m['extra_rss_mib'] for m in mem),
+                          data_mib=mem[0]['data_mib'])
+        rows.append({'case': f'{label}: {T:,} bars x {A} assets x {F}', **{k: res[label][k] for k in
+                     ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'extra_rss_mib', 'data_mib')}})
+    s = res['single']
+    out = {**{k: s[k] for k in ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'extra_rss_mib', 'data_mib')},
+           'rss_limit_mib': 1.2 * s['data_mib'] + 64, 'cases': res,
+           'targets': {'x_memcpy': 0.8, 'x_naive': 12, 'x_memcpy_augmented': 0.5, 'extra_rss_mib': '<= 1.2 x data_mib + 64'}}
+    notes = ('Targets: x_memcpy >= 0.8, x_naive >= 12, x_memcpy_augmented >= 0.5, extra_rss_mib <= 1.2 x data_mib + 64. '
+             'Best of 5 interleaved rounds per loader, lookback 64, batch 256, shuffled, torch threads 2, CPU.')
+    write_results('loader', out, md_table(rows), notes)
+    print(json.dumps(out, indent=1))
+
+if __name__ == '__main__':
+    if len(sys.argv) > 1 and sys.argv[1] == 'case': case(sys.argv[2], *map(int, sys.argv[3:5]))
+    else: main()
