@@ -10,7 +10,7 @@ BSTAMP := $(VENV)/.installed-bench
 # torch in the supported range (a CUDA build, say) keeps it: see tools/setup_venv.sh.
 TORCH  ?= torch==2.13.0
 
-.PHONY: quickstart test check-export check-clean nbtest pytest sysdeps bench lab export clean-nbs venv help
+.PHONY: quickstart test check-export check-clean check-readme nbtest pytest sysdeps bench lab export readme venv help
 
 help:
 	@echo "make quickstart  - set up .venv and run the main job on the synthetic market"
@@ -34,23 +34,29 @@ sysdeps:
 	bash tools/install_sysdeps.sh
 
 # CI order: export in sync, notebooks clean, notebook tests, then pytest. Stops at the first failure.
-test: $(STAMP) sysdeps check-export check-clean nbtest pytest
+test: $(STAMP) sysdeps check-export check-clean check-readme nbtest pytest
 
 check-export: $(STAMP)
-	@before=$$(git status --porcelain -- ai_trading_framework | md5sum); \
+	@before=$$( (git status --porcelain -- ai_trading_framework; git diff -- ai_trading_framework) | md5sum); \
 	$(BIN)/nbdev_export; \
-	after=$$(git status --porcelain -- ai_trading_framework | md5sum); \
+	after=$$( (git status --porcelain -- ai_trading_framework; git diff -- ai_trading_framework) | md5sum); \
 	if [ "$$before" != "$$after" ]; then git status --porcelain -- ai_trading_framework; \
 	  echo "FAIL: nbdev_export changed ai_trading_framework/: export the notebooks and commit the package"; exit 1; fi; \
 	echo "ok: package in sync with notebooks"
 
 check-clean: $(STAMP)
-	@before=$$(git status --porcelain -- nbs | md5sum); \
+	@before=$$( (git status --porcelain -- nbs; git diff -- nbs) | md5sum); \
 	$(BIN)/nbdev_clean; \
-	after=$$(git status --porcelain -- nbs | md5sum); \
+	after=$$( (git status --porcelain -- nbs; git diff -- nbs) | md5sum); \
 	if [ "$$before" != "$$after" ]; then git status --porcelain -- nbs; \
 	  echo "FAIL: nbdev_clean changed notebooks: run nbdev_clean and commit"; exit 1; fi; \
 	echo "ok: notebooks clean"
+
+check-readme:
+	python3 tools/make_readme.py --check
+
+readme:
+	python3 tools/make_readme.py
 
 nbtest: $(STAMP)
 	$(BIN)/nbdev_test
@@ -66,4 +72,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=nbs --no-browser
 
 export: $(STAMP)
-	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && python3 tools/make_readme.py

@@ -1,0 +1,28 @@
+"""Write README.md from nbs/index.ipynb (nbdev_readme needs Quarto, which these machines cannot install).
+
+    python tools/make_readme.py          # rewrite README.md
+    python tools/make_readme.py --check  # exit 1 if README.md is out of date (run by `make test`)
+
+Markdown cells are copied; code cells become ```python blocks; cells marked `#| hide` are left out.
+"""
+import json, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def render() -> str:
+    nb = json.loads((ROOT / 'nbs' / 'index.ipynb').read_text())
+    parts = ['<!-- Generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, then `make readme`. -->']
+    for c in nb['cells']:
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        if c['cell_type'] == 'markdown': parts.append(src)
+        elif not src.lstrip().startswith('#| hide'): parts.append('```python\n' + src + '\n```')
+    return '\n\n'.join(parts) + '\n'
+
+if __name__ == '__main__':
+    text, readme = render(), ROOT / 'README.md'
+    if '--check' in sys.argv:
+        if not readme.exists() or readme.read_text() != text:
+            sys.exit('README.md is out of date with nbs/index.ipynb: run `make readme` and commit it')
+        print('ok: README.md matches nbs/index.ipynb')
+    else: readme.write_text(text)
