@@ -100,7 +100,7 @@ def _train_feature_std(ds) -> torch.Tensor:
         n, s1, s2 = n + len(rows), s1 + rows.sum(0), s2 + (rows**2).sum(0)
     return torch.from_numpy(np.sqrt(np.maximum(s2 / n - (s1 / n)**2, 0)).astype(np.float32))
 
-# %% ../nbs/01_dataloaders.ipynb #db684d37
+# %% ../nbs/01_dataloaders.ipynb #28fdf416
 class GaussianNoise:
     "Add N(0, (std x feature's training std)^2) noise to the inputs."
     def __init__(self, std:float=0.05, # noise scale in units of each feature's training std
@@ -116,9 +116,9 @@ class GaussianNoise:
         if n > self.bank_size: raise ConfigError(f'batch of {n} values exceeds the noise bank of {self.bank_size}: raise bank_size')
         off = int(torch.randint(0, self.bank_size - n + 1, (1,), generator=rngs.torch, device=x.device))
         noise = self.bank[off:off + n].view_as(x)
-        return (x.add(noise * self.scale.to(x.device)),) + tuple(b[1:])
+        return (x.addcmul_(noise, self.scale.to(x.device)),) + tuple(b[1:])
 
-# %% ../nbs/01_dataloaders.ipynb #0e495142
+# %% ../nbs/01_dataloaders.ipynb #1a504ecd
 class FeatureDropout:
     "Zero each feature of each sample (its whole window) with probability `p`."
     def __init__(self, p:float=0.1): # probability a feature is dropped from a sample
@@ -127,9 +127,9 @@ class FeatureDropout:
     def __call__(self, b, rngs):
         x = b[0]
         keep = torch.rand(x.shape[0], 1, x.shape[2], generator=rngs.torch, device=x.device) >= self.p
-        return (x * keep,) + tuple(b[1:])
+        return (x.mul_(keep),) + tuple(b[1:])
 
-# %% ../nbs/01_dataloaders.ipynb #2d48e402
+# %% ../nbs/01_dataloaders.ipynb #2bdb6545
 class TimeMask:
     "With probability `p`, zero a random contiguous span of 1..`max_bars` bars of a sample's window."
     def __init__(self, p:float=0.5, # probability a sample is masked
@@ -142,9 +142,9 @@ class TimeMask:
         start = (torch.rand(B, 1, generator=g, device=dev) * (L - span + 1)).long()
         t = torch.arange(L, device=dev)[None]
         hit = (t >= start) & (t < start + span) & (torch.rand(B, 1, generator=g, device=dev) < self.p)
-        return (x.masked_fill(hit[..., None], 0.0),) + tuple(b[1:])
+        return (x.masked_fill_(hit[..., None], 0.0),) + tuple(b[1:])
 
-# %% ../nbs/01_dataloaders.ipynb #105d1474
+# %% ../nbs/01_dataloaders.ipynb #54d77d73
 class MagnitudeScale:
     "Multiply each sample's features by 1 + N(0, sigma^2), one factor per (sample, feature)."
     def __init__(self, sigma:float=0.1): # std of the scaling factor around 1
@@ -153,7 +153,7 @@ class MagnitudeScale:
     def __call__(self, b, rngs):
         x = b[0]
         f = 1 + self.sigma * torch.randn(x.shape[0], 1, x.shape[2], generator=rngs.torch, device=x.device)
-        return (x * f,) + tuple(b[1:])
+        return (x.mul_(f),) + tuple(b[1:])
 
 # %% ../nbs/01_dataloaders.ipynb #000c6d00
 class Mixup:
