@@ -122,13 +122,13 @@ def run_quickstart(out_dir:str|Path='quickstart_out', # where the tearsheet and 
     say(f"done in {summary['seconds']} s; summary -> {out_dir / 'summary.json'}")
     return summary
 
-# %% ../nbs/90_quickstart.ipynb #5a3b3cfb
+# %% ../nbs/90_quickstart.ipynb #448dfa41
 def _write_tearsheet(wf, df, path):
     "The stitched out-of-sample tearsheet: one backtest over the walk-forward's test bars with its predictions."
     pred = wf.predictions.iloc[:, 0]
     res = backtest(df['close'].loc[pred.index[0]:], open=df['open'].loc[pred.index[0]:], predictions=pred, signal='sign',
                    costs=CostModel(commission_rate=5e-4), benchmark=df['close'].loc[pred.index[0]:])
-    res.to_html(path)
+    res.to_html(path, include_plotlyjs=True) # self-contained: opens offline
     return res
 
 # %% ../nbs/90_quickstart.ipynb #43d7a912
