@@ -40,7 +40,7 @@ def sma_signal(close, fast=10, slow=50):
     def sma(k): out = np.full(len(close), np.nan); out[k - 1:] = (cs[k:] - cs[:-k]) / k; return out
     return np.nan_to_num((sma(fast) > sma(slow)).astype(float) * ~np.isnan(sma(slow)))
 
-def best_of(fn, repeat=3):
+def best_of(fn, repeat=5):
     ts = []
     for _ in range(repeat):
         t0 = time.perf_counter(); out = fn(); ts.append(time.perf_counter() - t0)
@@ -156,7 +156,7 @@ if __name__ == '__main__':
     r = main(quick)
     notes = ('Ratios: peer time / our time (above 1 means we are faster; backtesting.py per bar). x_numpy_ref compares the engine core (compiled '
              'loop + trade extraction) with the NumPy reference, which only computes the equity curve; the full backtest() ratio is '
-             'x_numpy_ref_full_backtest. Times are the best of 3 runs on a shared machine. 0.1 % commission; SMA case in the broker '
+             'x_numpy_ref_full_backtest. Times are the best of 5 runs (backtesting.py: 1 run) on a shared machine. 0.1 % commission; SMA case in the broker '
              'fee convention with fills at the next open, weights case in the value convention with fills at the next close. Targets: '
              'x_vectorbt >= 3, x_backtesting_py >= 300, x_numpy_ref >= 1, max_equity_diff ~1e-9.')
     if quick: print(report(r)); print(r)
