@@ -16,8 +16,8 @@ from ..core import ConfigError, ATFError, get_device
 __all__ = ['POOLS', 'DIM_ARGS', 'TASKS', 'SPEC_FORMAT', 'InputDims', 'get_dims', 'check_choice', 'check_int', 'check_fraction',
            'SequencePool', 'Encoder', 'register_model', 'list_models', 'get_encoder_class', 'config_options',
            'make_config', 'RegressionHead', 'ClassificationHead', 'QuantileHead', 'pinball_loss', 'n_params',
-           'TradingModel', 'create_model', 'grad_check', 'overfit_batch', 'model_spec', 'model_from_spec', 'save_model',
-           'load_model']
+           'TradingModel', 'create_model', 'grad_check', 'check_causal', 'overfit_batch', 'model_spec',
+           'model_from_spec', 'save_model', 'load_model']
 
 # %% ../../nbs/10_models.ipynb #27dbc981
 @dataclass
@@ -292,7 +292,26 @@ def grad_check(model:TradingModel, # the model to check
     (out * torch.randn_like(out)).sum().backward()
     return [k for k, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
 
-# %% ../../nbs/10_models.ipynb #d3f1b68f
+# %% ../../nbs/10_models.ipynb #12aacf6f
+def check_causal(encoder:Encoder, # an encoder with a `sequence` method
+                 lookback:int, # window length to test with
+                 n_features:int, # features per bar
+                 t:int|None=None, # the bar to perturb after (default: the middle)
+                 asset:torch.Tensor|None=None): # asset ids, if the encoder uses them
+    "Raise `AssertionError` unless the sequence output up to `t` ignores later bars and depends on bar `t`."
+    t = lookback // 2 if t is None else t
+    encoder.eval(); g = torch.Generator().manual_seed(0)
+    bs = 2 if asset is None else len(asset)
+    x = torch.randn(bs, lookback, n_features, generator=g)
+    with torch.no_grad():
+        base = encoder.sequence(x, asset)
+        later, now = x.clone(), x.clone()
+        later[:, t+1:] += 10 * torch.randn(bs, lookback - t - 1, n_features, generator=g)
+        now[:, t] += 1.
+        assert torch.equal(encoder.sequence(later, asset)[:, :t+1], base[:, :t+1]), f'output at bars <= {t} changed with later bars'
+        assert not torch.allclose(encoder.sequence(now, asset)[:, t], base[:, t]), f'output at bar {t} ignores bar {t}'
+
+# %% ../../nbs/10_models.ipynb #a826fc16
 def overfit_batch(model:TradingModel, # the model to train (in place)
                   x:torch.Tensor, # one fixed input batch
                   y:torch.Tensor, # its targets (class ids for classification)
@@ -310,7 +329,7 @@ def overfit_batch(model:TradingModel, # the model to train (in place)
     model.eval()
     with torch.no_grad(): return loss_fn(model(x, asset), y).item()
 
-# %% ../../nbs/10_models.ipynb #18078d28
+# %% ../../nbs/10_models.ipynb #cd213437
 SPEC_FORMAT = 'ai_trading_framework.model/1'
 
 def model_spec(model:TradingModel) -> dict:
@@ -326,7 +345,7 @@ def model_from_spec(spec:dict, # a dict from `model_spec` (or its JSON)
     return create_model(spec['name'], InputDims(**spec['dims']), spec['task'], spec['config'],
                         quantiles=spec['head'].get('quantiles'), device=device)
 
-# %% ../../nbs/10_models.ipynb #5e349269
+# %% ../../nbs/10_models.ipynb #fabadb9d
 def _sha256(path): return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 def save_model(model:TradingModel, # the model to save
