@@ -17,7 +17,7 @@ from .signals import SIGNAL_RULES, signal_weights, _as_wide
 # %% auto #0
 __all__ = ['BacktestResult', 'backtest', 'random_case']
 
-# %% ../../nbs/50_backtest.ipynb #f1d1ed27
+# %% ../../nbs/50_backtest.ipynb #9f89e775
 def _split_prices(prices, open):
     "Close and open prices (wide frames) from the accepted price layouts."
     if isinstance(prices, pd.DataFrame) and 'close' in prices.columns and (
@@ -27,7 +27,7 @@ def _split_prices(prices, open):
         return close, open
     return _as_wide(prices), (None if open is None else _as_wide(open))
 
-# %% ../../nbs/50_backtest.ipynb #dfaef26b
+# %% ../../nbs/50_backtest.ipynb #6608ad8a
 def _check_prices(df:pd.DataFrame, what:str):
     "Float array of `df` with leading NaNs back-filled; errors name the asset, timestamp and value."
     if not df.index.is_monotonic_increasing or df.index.has_duplicates:
@@ -43,7 +43,7 @@ def _check_prices(df:pd.DataFrame, what:str):
     if not listed[-1].all(): raise DataValidationError(f'{what}: no valid price at all', column=df.columns[~listed[-1]][0])
     return pd.DataFrame(a).bfill().to_numpy(), ~listed
 
-# %% ../../nbs/50_backtest.ipynb #5dc078a5
+# %% ../../nbs/50_backtest.ipynb #3e4cc86f
 def _zero_nan(a:np.ndarray) -> np.ndarray:
     "`a` with NaN set to 0 (in place when `a` is already a float copy)."
     bad = np.isnan(a)
@@ -72,7 +72,7 @@ def _align(x, close:pd.DataFrame, what:str) -> np.ndarray:
     _check_labels(x, close, what)
     return _zero_nan((x if list(x.columns) == list(close.columns) else x[close.columns]).to_numpy(float, copy=True))
 
-# %% ../../nbs/50_backtest.ipynb #40886a20
+# %% ../../nbs/50_backtest.ipynb #ab602048
 def _simulate(close, fill, target, is_weights, cash0, rate, cmin, adj, borrow_pb, broker, max_lev, thresh, on_change,
               units, rets, equity, ev_i, ev_f, cumb):
     "The loop, scalar by scalar (compiled with numba); fills go to `ev_i`/`ev_f`. Returns (error code, bar, value, fills, turnover, costs)."
@@ -118,7 +118,7 @@ def _simulate(close, fill, target, is_weights, cash0, rate, cmin, adj, borrow_pb
         eq += c; equity[t] = eq; rets[t] = (eq - prev) / prev; prev = eq
     return 0, 0, 0.0, k, turn, paid
 
-# %% ../../nbs/50_backtest.ipynb #d40ef8af
+# %% ../../nbs/50_backtest.ipynb #251dce82
 def _simulate_numpy(close, fill, target, is_weights, cash0, rate, cmin, adj, borrow_pb, broker, max_lev, thresh, on_change,
                     units, rets, equity, ev_i, ev_f, cumb):
     "Plain NumPy reference of `_simulate`: a Python loop over bars, array operations across assets."
@@ -145,7 +145,7 @@ def _simulate_numpy(close, fill, target, is_weights, cash0, rate, cmin, adj, bor
         units[t], equity[t] = u, c + (u * close[t]).sum(); rets[t] = (equity[t] - prev) / prev
     return 0, 0, 0.0, k, turn, paid
 
-# %% ../../nbs/50_backtest.ipynb #87b1ee39
+# %% ../../nbs/50_backtest.ipynb #0965bea5
 def _return_stats(equity, initial, rf, r):
     "From the equity and its returns `r`: (n, mean, sum d^2, sum d^3, sum d^4, sum min(r - rf, 0)^2, max drawdown, longest drawdown) in two passes."
     n = len(equity); s = 0.0; comp = 0.0
@@ -167,7 +167,7 @@ def _summary_from(stats, n, rf, total):
                 skew=m3 / n / m2n**1.5 if m2n > 0 else 0.0, kurt=m4 / n / m2n**2 if m2n > 0 else 3.0,
                 total=total, max_drawdown=mdd, dd_duration=longest)
 
-# %% ../../nbs/50_backtest.ipynb #c7d84577
+# %% ../../nbs/50_backtest.ipynb #252cfb84
 _COMPILED = {}
 
 def _compiled(fn):
@@ -177,7 +177,7 @@ def _compiled(fn):
         _COMPILED[fn.__name__] = numba.njit(cache=True, nogil=True)(fn)
     return _COMPILED[fn.__name__]
 
-# %% ../../nbs/50_backtest.ipynb #cd9b131b
+# %% ../../nbs/50_backtest.ipynb #8084c484
 def _trades(units, fill, close, rate, cmin, adj, borrow_pb, out_i, out_f):
     "Reference: scan the positions for round trips; writes (asset, entry bar, exit bar, is_open) and (entry px, exit px, units, pnl, cost)."
     T, A = units.shape; n = 0
@@ -207,7 +207,7 @@ def _trades(units, fill, close, rate, cmin, adj, borrow_pb, out_i, out_f):
             out_i[k, 2] = T - 1; out_i[k, 3] = 1; out_f[k, 1] = close[T - 1, a]; out_f[k, 3] = pnl + prev * close[T - 1, a]
     return n
 
-# %% ../../nbs/50_backtest.ipynb #7926bc63
+# %% ../../nbs/50_backtest.ipynb #6ea853dd
 def _trades_from_fills(ev_i, ev_f, n, T, A, adj, last_close, cumb, out_i, out_f):
     "Round trips from the fills (same output as `_trades`), in one pass over the fills."
     prev = np.zeros(A); k = -np.ones(A, np.int64); buy_v = np.zeros(A); buy_u = np.zeros(A); sell_v = np.zeros(A)
@@ -235,7 +235,7 @@ def _trades_from_fills(ev_i, ev_f, n, T, A, adj, last_close, cumb, out_i, out_f)
             out_f[i, 3] = pnl[a] - (cumb[a] - b0[a]) + prev[a] * last_close[a]
     return m
 
-# %% ../../nbs/50_backtest.ipynb #0ee7fda6
+# %% ../../nbs/50_backtest.ipynb #46fc8bcd
 @dataclass(repr=False)
 class BacktestResult:
     "Everything a backtest produced: equity, returns, positions, fills, trades and metrics (weights, costs, turnover on demand)."
@@ -301,7 +301,7 @@ class BacktestResult:
         return (f'BacktestResult({self.positions.shape[1]} asset(s), {len(self.equity)} bars, final equity {self.equity.iloc[-1]:.6g}, '
                 f"total_return {m.get('total_return', np.nan):.4%}, sharpe {m.get('sharpe', np.nan):.3f})")
 
-# %% ../../nbs/50_backtest.ipynb #507fd856
+# %% ../../nbs/50_backtest.ipynb #6129dff1
 _TRADE_COLS = ['asset', 'entry_time', 'exit_time', 'entry_price', 'exit_price', 'units', 'pnl', 'return', 'bars', 'is_open']
 
 def _trade_frame(raw, index, assets) -> pd.DataFrame:
@@ -316,7 +316,7 @@ def _trades_prop(self:BacktestResult) -> pd.DataFrame:
     return _trade_frame(self._trades_raw, self.equity.index, self.prices.columns)
 BacktestResult.trades = cached_property(_trades_prop); BacktestResult.trades.__set_name__(BacktestResult, 'trades')
 
-# %% ../../nbs/50_backtest.ipynb #36492b1e
+# %% ../../nbs/50_backtest.ipynb #34ad5477
 def _targets(close, positions, weights, predictions, signal, signal_kw, max_leverage, freq):
     "The (T, A) target array, whether it holds weights, and the predictions frame."
     given = [n for n, v in (('positions', positions), ('weights', weights), ('predictions', predictions)) if v is not None]
@@ -334,7 +334,7 @@ def _targets(close, positions, weights, predictions, signal, signal_kw, max_leve
                                   'scale them down or raise max_leverage', timestamp=close.index[t], value=float(gross[t]))
     return w, True, pred
 
-# %% ../../nbs/50_backtest.ipynb #06b1bf3a
+# %% ../../nbs/50_backtest.ipynb #69ee3a8e
 def _run(close, fill, target, is_weights, costs, initial_cash, max_leverage, rebalance_threshold, rebalance, ppy, engine):
     "Simulate, then extract the trades; returns (error), (units, returns, equity), fills (bar/asset, values, borrow by asset), trades."
     T, A = close.shape
@@ -351,7 +351,7 @@ def _run(close, fill, target, is_weights, costs, initial_cash, max_leverage, reb
     order = np.lexsort((ti[:m, 1], ti[:m, 0]))  # by asset, then entry bar
     return (code, t, v), out, (ev[0][:n], ev[1][:n], ev[2], turn, paid), (ti[order], tf[order])
 
-# %% ../../nbs/50_backtest.ipynb #babe64e8
+# %% ../../nbs/50_backtest.ipynb #1b3b6aae
 def _check_options(execution, open, engine, initial_cash, max_leverage, rebalance_threshold, costs, rebalance):
     if execution is None: execution = 'next_open' if open is not None else 'next_close'
     if execution not in ('next_open', 'next_close'): raise ConfigError(f"execution={execution!r} is unknown; use 'next_open' or 'next_close'")
@@ -364,7 +364,7 @@ def _check_options(execution, open, engine, initial_cash, max_leverage, rebalanc
     if not isinstance(costs, CostModel): raise ConfigError(f'costs must be a CostModel, got {type(costs).__name__}')
     return execution
 
-# %% ../../nbs/50_backtest.ipynb #0b3adb05
+# %% ../../nbs/50_backtest.ipynb #a0d436d9
 def backtest(prices, # close prices: Series, frame (timestamps x assets), or an OHLC frame (one asset, or long with a (timestamp, asset) index)
              positions=None, # target units per asset, decided at each bar's close
              weights=None, # target fraction of equity per asset, decided at each bar's close
@@ -402,7 +402,7 @@ def backtest(prices, # close prices: Series, frame (timestamps x assets), or an 
         rebalance_threshold=rebalance_threshold, rebalance=rebalance, signal=None if predictions is None else getattr(signal, '__name__', signal),
         signal_kw=signal_kw, freq=freq, periods_per_year=ppy, risk_free=risk_free, n_trials=n_trials))
 
-# %% ../../nbs/50_backtest.ipynb #5170da19
+# %% ../../nbs/50_backtest.ipynb #b289da08
 def _align_frame(o:pd.DataFrame, close:pd.DataFrame) -> pd.DataFrame:
     "Open prices on the close grid, or an error naming the first mismatch."
     if o.shape[1] == 1 and close.shape[1] == 1: o = o.set_axis(close.columns, axis=1)
@@ -438,7 +438,7 @@ def _fill_metrics(m, fills, n, ppy):
     m['turnover'] = float(turn / n * ppy) if n else 0.0
     m['total_costs'] = float(paid + cumb.sum())
 
-# %% ../../nbs/50_backtest.ipynb #1f990dd1
+# %% ../../nbs/50_backtest.ipynb #acfaa4f3
 def random_case(seed:int=0, # seed of the case
                 n_bars:int=120, n_assets:int=4): # size of the case
     "Random prices (some assets listed late), open prices and target weights with gross <= 1, for tests and demos."

@@ -15,7 +15,7 @@ __all__ = ['periods_per_year', 'excess_returns', 'sharpe_ratio', 'sortino_ratio'
            'return_summary', 'probabilistic_sharpe_ratio', 'expected_max_sharpe', 'deflated_sharpe_ratio',
            'information_coefficient', 'compute_metrics', 'rolling_sharpe', 'monthly_returns']
 
-# %% ../../nbs/53_backtest.metrics.ipynb #9c76ed67
+# %% ../../nbs/53_backtest.metrics.ipynb #8fefd042
 _ALIASES = {'B': 252, 'C': 252, 'D': 252, 'W': 52, 'M': 12, 'ME': 12, 'MS': 12, 'BM': 12, 'BME': 12,
             'Q': 4, 'QE': 4, 'QS': 4, 'Y': 1, 'YE': 1, 'A': 1, 'YS': 1}
 
@@ -37,7 +37,7 @@ def periods_per_year(index=None, # a DatetimeIndex to infer the bar frequency fr
         return 252.0
     return _infer_ppy(index)
 
-# %% ../../nbs/53_backtest.metrics.ipynb #9f611787
+# %% ../../nbs/53_backtest.metrics.ipynb #f69d30cc
 def _infer_ppy(index:pd.DatetimeIndex) -> float:
     "Bars per year from the median spacing, weekend bars and bars per day (on at most 100,000 evenly spread bars)."
     i8 = index.asi8[::max(1, len(index) // 100_000)] if len(index) > 200_000 else index.asi8
@@ -49,7 +49,7 @@ def _infer_ppy(index:pd.DatetimeIndex) -> float:
         if step < lo: return float(ppy or days)
     return 1.0
 
-# %% ../../nbs/53_backtest.metrics.ipynb #6a5844e1
+# %% ../../nbs/53_backtest.metrics.ipynb #e071a9e2
 def _arr(r): return np.asarray(r, dtype=float)
 
 def _rf_per_bar(risk_free, ppy): return (1 + risk_free) ** (1 / ppy) - 1 if risk_free else 0.0
@@ -77,7 +77,7 @@ def sortino_ratio(returns, risk_free:float=0.0, ppy:float=252.0) -> float:
     "Mean excess return over the downside deviation sqrt(mean(min(r, 0)^2)), annualised."
     return _sortino(_summary(_arr(returns), _rf_per_bar(risk_free, ppy)), ppy)
 
-# %% ../../nbs/53_backtest.metrics.ipynb #5dc18765
+# %% ../../nbs/53_backtest.metrics.ipynb #4e251a50
 def drawdown(returns) -> np.ndarray:
     "Drawdown at each bar from the running peak of compounded equity, anchored at a starting value of 1."
     eq = np.cumprod(1 + _arr(returns))
@@ -103,7 +103,7 @@ def return_summary(returns, # simple per-bar returns
     dd = np.maximum(np.maximum.accumulate(eq), 1.0); np.divide(eq, dd, out=dd); dd -= 1
     return dict(s, total=float(eq[-1] - 1), max_drawdown=float(dd.min()), dd_duration=_longest_run(dd < 0))
 
-# %% ../../nbs/53_backtest.metrics.ipynb #863d7958
+# %% ../../nbs/53_backtest.metrics.ipynb #1abd6c42
 def _psr(s, sr_benchmark):
     sr = _sharpe(s); den = 1 - s['skew'] * sr + (s['kurt'] - 1) / 4 * sr**2
     if not np.isfinite(sr) or den <= 0: return np.nan
@@ -120,7 +120,7 @@ def expected_max_sharpe(n_trials:int, sharpe_std:float) -> float:
     g, inv = 0.5772156649015329, NormalDist().inv_cdf
     return sharpe_std * ((1 - g) * inv(1 - 1 / n_trials) + g * inv(1 - 1 / (n_trials * math.e)))
 
-# %% ../../nbs/53_backtest.metrics.ipynb #51417d22
+# %% ../../nbs/53_backtest.metrics.ipynb #1c6fd2fa
 def _dsr(s, n_trials, trials_sharpe_std=None):
     if trials_sharpe_std is None:
         sr = _sharpe(s); trials_sharpe_std = math.sqrt(max(1 - s['skew'] * sr + (s['kurt'] - 1) / 4 * sr**2, 0) / (s['n'] - 1))
@@ -130,7 +130,7 @@ def deflated_sharpe_ratio(returns, n_trials:int, trials_sharpe_std:float|None=No
     "PSR at the expected best Sharpe of `n_trials` unskilled trials (per-bar `trials_sharpe_std`, default the estimator's)."
     return _dsr(_summary(_arr(returns)), n_trials, trials_sharpe_std)
 
-# %% ../../nbs/53_backtest.metrics.ipynb #009c31d9
+# %% ../../nbs/53_backtest.metrics.ipynb #d28d79af
 def information_coefficient(predictions, targets, rank:bool=False) -> float:
     "Mean cross-sectional (several assets) or time-series (one asset) correlation of predictions and outcomes."
     p, t = pd.DataFrame(predictions), pd.DataFrame(targets)
@@ -147,7 +147,7 @@ def information_coefficient(predictions, targets, rank:bool=False) -> float:
     c = c[np.isfinite(c) & (ok.sum(1) > 2)]
     return float(c.mean()) if len(c) else np.nan
 
-# %% ../../nbs/53_backtest.metrics.ipynb #69853883
+# %% ../../nbs/53_backtest.metrics.ipynb #eff54cc2
 def _trade_stats(returns, trades):
     if trades is not None and len(trades):
         closed = trades[~trades['is_open']] if 'is_open' in trades else trades
@@ -159,7 +159,7 @@ def _trade_stats(returns, trades):
     r = _arr(returns); r = r[r != 0]; gain, loss = r[r > 0].sum(), -r[r < 0].sum()
     return dict(hit_rate=(r > 0).mean() if len(r) else np.nan, profit_factor=gain / loss if loss > 0 else np.nan)
 
-# %% ../../nbs/53_backtest.metrics.ipynb #8575f928
+# %% ../../nbs/53_backtest.metrics.ipynb #e760bb6d
 def compute_metrics(returns, # simple per-bar returns of the strategy (Series with a DatetimeIndex, or an array)
                     *, freq:str|float|None=None, # bar frequency alias or bars per year; None infers it from the index
                     risk_free:float=0.0, # annual risk-free rate subtracted in Sharpe and Sortino
@@ -187,7 +187,7 @@ def compute_metrics(returns, # simple per-bar returns of the strategy (Series wi
     if n_trials is not None and n > 2: m['dsr'] = _dsr(s, n_trials, trials_sharpe_std)
     return m
 
-# %% ../../nbs/53_backtest.metrics.ipynb #0288b306
+# %% ../../nbs/53_backtest.metrics.ipynb #86b93b82
 def rolling_sharpe(returns:pd.Series, window:int, ppy:float=252.0) -> pd.Series:
     "Annualised Sharpe ratio of each trailing window of `window` bars (NaN until the window is full)."
     roll = returns.rolling(window)

@@ -29,7 +29,7 @@ def summary_html(res) -> str:
             f"initial_cash={c['initial_cash']:,}, final equity={res.equity.iloc[-1]:,.6g}")
     return f'<div>{html.escape(head).replace("&lt;b&gt;", "<b>").replace("&lt;/b&gt;", "</b>")}{metrics_table(res.metrics).to_html()}</div>'
 
-# %% ../../nbs/54_backtest.tearsheet.ipynb #7d536c6b
+# %% ../../nbs/54_backtest.tearsheet.ipynb #55c41c2c
 def _thin(s:pd.Series|pd.DataFrame, max_points:int):
     "Every k-th row (and the last) so that at most about `max_points` rows remain."
     k = max(1, math.ceil(len(s) / max_points))
@@ -39,7 +39,7 @@ def _trade_markers(res, asset):
     tr = res.trades[res.trades['asset'] == asset]
     return tr, tr[~tr['is_open']]
 
-# %% ../../nbs/54_backtest.tearsheet.ipynb #a1c4355a
+# %% ../../nbs/54_backtest.tearsheet.ipynb #ff28e7bc
 def plot_tearsheet(res, # a `BacktestResult`
                    asset=None, # asset whose price and trades are drawn (default: the first)
                    window:int|None=None, # rolling Sharpe window in bars (default: a quarter of a year)
@@ -59,7 +59,7 @@ def plot_tearsheet(res, # a `BacktestResult`
     fig.update_layout(height=1500, showlegend=True, template='plotly_white', margin=dict(t=60, l=50, r=20, b=30))
     return fig
 
-# %% ../../nbs/54_backtest.tearsheet.ipynb #3c6a2acf
+# %% ../../nbs/54_backtest.tearsheet.ipynb #1424f23c
 def _add_lines(fig, go, res, window, max_points):
     eq = _thin(res.equity, max_points)
     fig.add_trace(go.Scatter(x=eq.index, y=eq.values, name='equity'), 1, 1)
@@ -73,7 +73,7 @@ def _add_lines(fig, go, res, window, max_points):
     rs = _thin(rolling_sharpe(res.returns, window, res.config['periods_per_year']), max_points)
     fig.add_trace(go.Scatter(x=rs.index, y=rs.values, name='rolling sharpe'), 4, 1)
 
-# %% ../../nbs/54_backtest.tearsheet.ipynb #59de0965
+# %% ../../nbs/54_backtest.tearsheet.ipynb #3c4145b8
 def _add_monthly(fig, go, res):
     if not isinstance(res.returns.index, pd.DatetimeIndex): return
     m = monthly_returns(res.returns)
@@ -90,7 +90,7 @@ def _add_trades(fig, go, res, asset, max_points):
     fig.add_trace(go.Scatter(x=closed['exit_time'], y=closed['exit_price'], mode='markers', name='exits',
                              marker=dict(symbol='x', size=8, color='black'), text=closed['pnl'].round(4).astype(str)), 6, 1)
 
-# %% ../../nbs/54_backtest.tearsheet.ipynb #53fed0bd
+# %% ../../nbs/54_backtest.tearsheet.ipynb #3b60ccd1
 def tearsheet_html(res, # a `BacktestResult`
                    path=None, # file to write, or None to only return the text
                    include_plotlyjs='cdn', # True embeds plotly.js (about 4 MB, works offline); 'cdn' loads it from the web
