@@ -120,6 +120,32 @@ def test_quantiles_cover_out_of_sample(bundle):
     assert _ic(q[:, 1], torch.tensor(yt)) > MIN_IC
 
 
+@pytest.mark.parametrize('target', ['return', 'class'])
+def test_models_from_trading_dataloaders(target):
+    "Every architecture builds from `trading_dataloaders` (multi-asset, asset ids, feature groups) and takes its batches."
+    from ai_trading_framework.dataloaders import trading_dataloaders
+    df = add_returns(synthetic_market(n_bars=300, n_assets=3, seed=1), periods=[1, 5]).dropna()
+    df['day_of_week'] = df.index.get_level_values('timestamp').day_of_week.astype(float)
+    spec = FeatureSpec(features=['signal', 'ret_1', 'ret_5', 'volume'], known_features=['day_of_week'], target=target,
+                       thresholds=(-0.004, 0.004) if target == 'class' else None, horizon=(1, 5),
+                       groups={'price': ['signal', 'ret_1', 'ret_5'], 'volume': ['volume'], 'calendar': ['day_of_week']})
+    dls = trading_dataloaders(df, spec, LOOKBACK, bs=32, with_asset=True)
+    xb, asset, yb = dls.train.one_batch()
+    models = {}
+    for name in list_models():
+        set_seed(0)
+        model = models[name] = create_model(name, dls, config=SMALL[name])
+        assert (model.dims.n_assets, model.dims.n_targets, model.task) == (3, 2, dls.task)
+        out = model(xb, asset)
+        if target == 'class':
+            assert out.shape == (32, 3, 2)
+            F.cross_entropy(out, yb).backward()
+        else:
+            assert out.shape == yb.shape == (32, 2)
+            F.mse_loss(out, yb).backward()
+    assert models['multi_transformer'].encoder.embed.names == ['price', 'volume', 'calendar']  # it reads the groups
+
+
 def test_save_load_trained_model(bundle, tmp_path):
     set_seed(0)
     model = _train(create_model('tcn', bundle.train, config=SMALL['tcn']), *_arrays(bundle.train), epochs=1)
