@@ -292,7 +292,7 @@ def grad_check(model:TradingModel, # the model to check
     (out * torch.randn_like(out)).sum().backward()
     return [k for k, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
 
-# %% ../../nbs/10_models.ipynb #12aacf6f
+# %% ../../nbs/10_models.ipynb #f9289964
 def check_causal(encoder:Encoder, # an encoder with a `sequence` method
                  lookback:int, # window length to test with
                  n_features:int, # features per bar
@@ -301,15 +301,16 @@ def check_causal(encoder:Encoder, # an encoder with a `sequence` method
     "Raise `AssertionError` unless the sequence output up to `t` ignores later bars and depends on bar `t`."
     t = lookback // 2 if t is None else t
     encoder.eval(); g = torch.Generator().manual_seed(0)
+    dev = next(encoder.parameters()).device
     bs = 2 if asset is None else len(asset)
     x = torch.randn(bs, lookback, n_features, generator=g)
-    with torch.no_grad():
-        base = encoder.sequence(x, asset)
-        later, now = x.clone(), x.clone()
-        later[:, t+1:] += 10 * torch.randn(bs, lookback - t - 1, n_features, generator=g)
-        now[:, t] += 1.
-        assert torch.equal(encoder.sequence(later, asset)[:, :t+1], base[:, :t+1]), f'output at bars <= {t} changed with later bars'
-        assert not torch.allclose(encoder.sequence(now, asset)[:, t], base[:, t]), f'output at bar {t} ignores bar {t}'
+    later, now = x.clone(), x.clone()
+    later[:, t+1:] += 10 * torch.randn(bs, lookback - t - 1, n_features, generator=g)
+    now[:, t] += 1.
+    asset = None if asset is None else asset.to(dev)
+    with torch.no_grad(): base, out_later, out_now = (encoder.sequence(o.to(dev), asset) for o in (x, later, now))
+    if not torch.equal(out_later[:, :t+1], base[:, :t+1]): raise AssertionError(f'output at bars <= {t} changed with later bars')
+    if torch.allclose(out_now[:, t], base[:, t]): raise AssertionError(f'output at bar {t} ignores bar {t}')
 
 # %% ../../nbs/10_models.ipynb #a826fc16
 def overfit_batch(model:TradingModel, # the model to train (in place)
