@@ -162,6 +162,6 @@ if __name__ == '__main__':
              'x_numpy_ref_full_backtest. Times are the best of 5 runs (backtesting.py: 1 run) on a shared machine. 0.1 % commission; SMA case in the broker '
              'fee convention with fills at the next open, weights case in the value convention with fills at the next close. Targets: '
              'x_vectorbt >= 3, x_backtesting_py >= 300, x_numpy_ref >= 1, max_equity_diff ~1e-9. The ~10 ms core-vs-NumPy ratio is the '
-             'noisiest number here: over five runs on this shared 2-core machine it ranged from 0.75 to 1.24.')
+             'noisiest number here: over the last three runs of this script on this shared 2-core machine it ranged from 0.75 to 1.24.')
     if quick: print(report(r)); print(r)
     else: print(write_results('backtest', r, report(r), notes)); print(report(r))
