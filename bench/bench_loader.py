@@ -44,10 +44,10 @@ def _setup(kind, panel):
     from ai_trading_framework.datasets import SupervisedDataset
     from ai_trading_framework.dataloaders import BatchLoader, GaussianNoise, FeatureDropout
     T = panel.n_bars
-    if kind in ('ours', 'ours_aug'):
+    if kind in ('ours', 'ours_aug', 'ours_workers2'):
         ds = SupervisedDataset(panel, L)
         tfms = [GaussianNoise(0.1), FeatureDropout(0.1)] if kind == 'ours_aug' else None
-        dl = BatchLoader(ds, bs=BS, shuffle=True, drop_last=True, seed=0, tfms=tfms)
+        dl = BatchLoader(ds, bs=BS, shuffle=True, drop_last=True, seed=0, tfms=tfms, num_workers=2 if kind == 'ours_workers2' else 0)
     elif kind == 'naive': # per-item windows + default collate, over the same array
         x = torch.from_numpy(panel.x).transpose(0, 1) # (A, T, F) view
         y = torch.from_numpy(np.nan_to_num(panel.target[..., 0])).T
@@ -74,7 +74,7 @@ def _setup(kind, panel):
         return n
     return run
 
-N_BATCHES = {'ours': 300, 'ours_aug': 300, 'naive': 30, 'memcpy': 300}
+N_BATCHES = {'ours': 300, 'ours_aug': 300, 'ours_workers2': 300, 'naive': 30, 'memcpy': 300}
 
 def case(what, n_bars, n_assets):
     "Throughput of every kind, interleaved over rounds (the machine is shared: best of 5), or the RSS of one kind."
@@ -113,10 +113,11 @@ def main():
         mem = [sub(k, T, A) for k in ('ours', 'ours_aug')]
         res[label] = dict(samples_per_s=sps['ours'], samples_per_s_augmented=sps['ours_aug'], naive_samples_per_s=sps['naive'],
                           memcpy_samples_per_s=sps['memcpy'], x_naive=sps['ours'] / sps['naive'], x_memcpy=sps['ours'] / sps['memcpy'],
-                          x_memcpy_augmented=sps['ours_aug'] / sps['memcpy'], extra_rss_mib=max(m['extra_rss_mib'] for m in mem),
+                          x_memcpy_augmented=sps['ours_aug'] / sps['memcpy'], workers2_samples_per_s=sps['ours_workers2'],
+                          x_workers2_vs_single=sps['ours_workers2'] / sps['ours'], extra_rss_mib=max(m['extra_rss_mib'] for m in mem),
                           data_mib=mem[0]['data_mib'])
         rows.append({'case': f'{label}: {T:,} bars x {A} assets x {F}', **{k: res[label][k] for k in
-                     ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'extra_rss_mib', 'data_mib')}})
+                     ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'x_workers2_vs_single', 'extra_rss_mib', 'data_mib')}})
     s = res['single']
     out = {**{k: s[k] for k in ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'extra_rss_mib', 'data_mib')},
            'rss_limit_mib': 1.2 * s['data_mib'] + 64, 'cases': res, 'import_datasets_extra_s': import_cost(),
