@@ -47,27 +47,30 @@ class BatchLoader:
     def __len__(self): return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
     def __repr__(self): return f'BatchLoader({self.n} samples, bs={self.bs}, shuffle={self.shuffle}, {len(self.tfms)} tfms, {self.device})'
 
-# %% ../nbs/01_dataloaders.ipynb #222ecbb7
+# %% ../nbs/01_dataloaders.ipynb #3a63cd85
 def _batches(self:BatchLoader, order):
-    "Index batches of `order`, respecting drop_last."
-    return [order[i:i + self.bs] for i in range(0, len(order) - (self.bs - 1 if self.drop_last else 0), self.bs)][:len(self)]
+    "Index batches of `order`, respecting drop_last (lazily: an epoch of a million samples starts at once)."
+    return (order[i * self.bs:(i + 1) * self.bs] for i in range(len(self)))
 
 def _iter(self:BatchLoader):
     "Yield batches for one epoch; the next epoch draws another seeded order."
     s_order, s_aug = _batch_seeds(self.seed, self.epoch); self.epoch += 1
     order = torch.randperm(self.n, generator=torch.Generator().manual_seed(s_order)) if self.shuffle else torch.arange(self.n)
     rngs = _Rngs(s_aug, self.device)
-    for b in self._fetch(_batches(self, order)):
-        b = to_device(b, self.device)
+    move = self.device.type != 'cpu' # CPU batches are already where they belong
+    for b in self._fetch(_batches(self, order), order):
+        if move: b = to_device(b, self.device)
         for t in self.tfms: b = t(b, rngs)
         yield b
 BatchLoader._batches, BatchLoader.__iter__ = _batches, _iter
 
-# %% ../nbs/01_dataloaders.ipynb #4aa9368a
-def _fetch(self:BatchLoader, batches):
+# %% ../nbs/01_dataloaders.ipynb #421f57dc
+def _fetch(self:BatchLoader, batches, order):
     "Gather each index batch, in this process or in `num_workers` processes (same order either way)."
-    if self.num_workers == 0: return (self.dataset.__getitems__(b) for b in batches)
-    return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=[b.tolist() for b in batches], collate_fn=_identity,
+    if self.num_workers == 0:
+        if hasattr(self.dataset, 'iter_batches'): return self.dataset.iter_batches(order, self.bs, len(self))
+        return (self.dataset.__getitems__(b) for b in batches)
+    return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=[b.tolist() for b in list(batches)], collate_fn=_identity,
                                             num_workers=self.num_workers, persistent_workers=False))
 def _identity(b): return b
 BatchLoader._fetch = _fetch
@@ -89,18 +92,19 @@ def _new(self:BatchLoader, **kwargs):
 def _one_batch(self:BatchLoader): return next(iter(self.new(shuffle=False, tfms=self.tfms)))
 BatchLoader.to, BatchLoader.new, BatchLoader.one_batch = _to, _new, _one_batch
 
-# %% ../nbs/01_dataloaders.ipynb #fd15a6ad
+# %% ../nbs/01_dataloaders.ipynb #bf6d7735
 def _train_feature_std(ds) -> torch.Tensor:
     "Per-feature std of the inputs training samples read (rows up to the last training sample time)."
     p, last = ds.panel, int(ds.t_idx.max())
     n, s1, s2 = 0, np.zeros(p.n_features), np.zeros(p.n_features)
-    for a in range(0, last + 1, 2**16): # in chunks: no copy of the whole panel
-        m = p.mask[a:min(a + 2**16, last + 1)]
+    step = max(1, 2**16 // p.n_assets)
+    for a in range(0, last + 1, step): # in chunks of about 65k rows: no copy of the whole panel
+        m = p.mask[a:min(a + step, last + 1)]
         rows = p.x[a:a + len(m)][m].astype(np.float64)
         n, s1, s2 = n + len(rows), s1 + rows.sum(0), s2 + (rows**2).sum(0)
     return torch.from_numpy(np.sqrt(np.maximum(s2 / n - (s1 / n)**2, 0)).astype(np.float32))
 
-# %% ../nbs/01_dataloaders.ipynb #28fdf416
+# %% ../nbs/01_dataloaders.ipynb #703148bb
 class GaussianNoise:
     "Add N(0, (std x feature's training std)^2) noise to the inputs."
     def __init__(self, std:float=0.05, # noise scale in units of each feature's training std
@@ -109,16 +113,16 @@ class GaussianNoise:
         self.std, self.bank_size, self.bank, self.scale = std, bank_size, None, None
     def setup(self, ds): self.scale = _train_feature_std(ds) * self.std
     def __call__(self, b, rngs):
-        x = b[0]
-        if self.bank is None or self.bank.device != x.device:
-            self.bank = torch.randn(self.bank_size, generator=torch.Generator(device=x.device).manual_seed(int(rngs.np.integers(2**31))), device=x.device)
-        n = x.numel()
-        if n > self.bank_size: raise ConfigError(f'batch of {n} values exceeds the noise bank of {self.bank_size}: raise bank_size')
-        off = int(torch.randint(0, self.bank_size - n + 1, (1,), generator=rngs.torch, device=x.device))
-        noise = self.bank[off:off + n].view_as(x)
-        return (x.addcmul_(noise, self.scale.to(x.device)),) + tuple(b[1:])
+        x = b[0]; F = x.shape[-1]
+        if self.bank is None or self.bank.device != x.device: # (rows, F) normals, pre-scaled per feature: one add per batch
+            g = torch.Generator(device=x.device).manual_seed(int(rngs.np.integers(2**31)))
+            self.bank = torch.randn(self.bank_size // F, F, generator=g, device=x.device) * self.scale.to(x.device)
+        rows = x.numel() // F
+        if rows > len(self.bank): raise ConfigError(f'batch of {x.numel()} values exceeds the noise bank of {self.bank_size}: raise bank_size')
+        off = int(rngs.np.integers(0, len(self.bank) - rows + 1))
+        return (x.add_(self.bank[off:off + rows].view_as(x)),) + tuple(b[1:])
 
-# %% ../nbs/01_dataloaders.ipynb #1a504ecd
+# %% ../nbs/01_dataloaders.ipynb #7bbd37b7
 class FeatureDropout:
     "Zero each feature of each sample (its whole window) with probability `p`."
     def __init__(self, p:float=0.1): # probability a feature is dropped from a sample
@@ -126,10 +130,10 @@ class FeatureDropout:
         self.p = p
     def __call__(self, b, rngs):
         x = b[0]
-        keep = torch.rand(x.shape[0], 1, x.shape[2], generator=rngs.torch, device=x.device) >= self.p
-        return (x.mul_(keep),) + tuple(b[1:])
+        keep = (rngs.np.random((x.shape[0], 1, x.shape[2]), dtype=np.float32) >= self.p).astype(np.float32)
+        return (x.mul_(torch.from_numpy(keep).to(x.device)),) + tuple(b[1:])
 
-# %% ../nbs/01_dataloaders.ipynb #2bdb6545
+# %% ../nbs/01_dataloaders.ipynb #84905634
 class TimeMask:
     "With probability `p`, zero a random contiguous span of 1..`max_bars` bars of a sample's window."
     def __init__(self, p:float=0.5, # probability a sample is masked
@@ -137,14 +141,14 @@ class TimeMask:
         if not 0 <= p <= 1 or max_bars < 1: raise ConfigError(f'need 0 <= p <= 1 and max_bars >= 1, got p={p}, max_bars={max_bars}')
         self.p, self.max_bars = p, max_bars
     def __call__(self, b, rngs):
-        x = b[0]; B, L, _ = x.shape; g, dev = rngs.torch, x.device
-        span = torch.randint(1, min(self.max_bars, L) + 1, (B, 1), generator=g, device=dev)
-        start = (torch.rand(B, 1, generator=g, device=dev) * (L - span + 1)).long()
-        t = torch.arange(L, device=dev)[None]
-        hit = (t >= start) & (t < start + span) & (torch.rand(B, 1, generator=g, device=dev) < self.p)
-        return (x.masked_fill_(hit[..., None], 0.0),) + tuple(b[1:])
+        x = b[0]; B, L, _ = x.shape; r = rngs.np
+        span = r.integers(1, min(self.max_bars, L) + 1, (B, 1))
+        start = (r.random((B, 1)) * (L - span + 1)).astype(np.int64)
+        t = np.arange(L)[None]
+        hit = (t >= start) & (t < start + span) & (r.random((B, 1)) < self.p)
+        return (x.mul_(torch.from_numpy((~hit)[..., None].astype(np.float32)).to(x.device)),) + tuple(b[1:])
 
-# %% ../nbs/01_dataloaders.ipynb #54d77d73
+# %% ../nbs/01_dataloaders.ipynb #baab77e2
 class MagnitudeScale:
     "Multiply each sample's features by 1 + N(0, sigma^2), one factor per (sample, feature)."
     def __init__(self, sigma:float=0.1): # std of the scaling factor around 1
@@ -152,8 +156,8 @@ class MagnitudeScale:
         self.sigma = sigma
     def __call__(self, b, rngs):
         x = b[0]
-        f = 1 + self.sigma * torch.randn(x.shape[0], 1, x.shape[2], generator=rngs.torch, device=x.device)
-        return (x.mul_(f),) + tuple(b[1:])
+        f = 1 + self.sigma * rngs.np.standard_normal((x.shape[0], 1, x.shape[2]), dtype=np.float32)
+        return (x.mul_(torch.from_numpy(f).to(x.device)),) + tuple(b[1:])
 
 # %% ../nbs/01_dataloaders.ipynb #000c6d00
 class Mixup:

@@ -75,11 +75,11 @@ FeatureSpec.feature_groups = property(_spec_groups, doc='Input group name -> ind
 FeatureSpec.to_dict = _spec_to_dict
 FeatureSpec.from_dict = classmethod(lambda cls, d: cls(**d))
 
-# %% ../nbs/00_datasets.ipynb #4c644bf1
+# %% ../nbs/00_datasets.ipynb #1301598a
 @dataclass
 class Panel:
     "A validated frame as arrays: inputs (T, A, F), row mask (T, A), targets (T, A, H), execution prices (T, A, P)."
-    x: np.ndarray # float32 (time, asset, feature), C-contiguous
+    x: np.ndarray # float32 (time, asset, feature), a view of asset-major (asset, time, feature) storage
     mask: np.ndarray # bool (time, asset): the asset has this row
     target: np.ndarray # float32 (time, asset, horizon): NaN where the label window leaves the asset's history
     prices: np.ndarray # float64 (time, asset, price column)
@@ -113,7 +113,7 @@ def _forward_target(px, mask, spec):
         out = np.where(np.isnan(out), np.nan, np.where(out < lo, 0.0, np.where(out > hi, 2.0, 1.0)))
     return out.astype(np.float32)
 
-# %% ../nbs/00_datasets.ipynb #8a1bf121
+# %% ../nbs/00_datasets.ipynb #0c15a944
 def make_panel(frame:pd.DataFrame, # single-asset (DatetimeIndex) or multi-asset (timestamp, asset) feature frame
                spec:FeatureSpec, # inputs, target and execution prices
                *,
@@ -135,7 +135,9 @@ def make_panel(frame:pd.DataFrame, # single-asset (DatetimeIndex) or multi-asset
         arr[ts_codes, a_codes] = v[list(cols)].to_numpy(dtype=dtype)
         return arr
     mask = np.zeros((T, A), bool); mask[ts_codes, a_codes] = True
-    x = np.ascontiguousarray(lay(spec.columns, np.float32, 0.0))
+    x = np.zeros((A, T, len(spec.columns)), np.float32) # asset-major storage, seen as (time, asset, feature)
+    x[a_codes, ts_codes] = v[list(spec.columns)].to_numpy(dtype=np.float32)
+    x = x.transpose(1, 0, 2)
     prices = lay(spec.exec_price_cols, np.float64, np.nan)
     if spec.target_col: target = lay([spec.target_col], np.float32, np.nan)
     else: target = _forward_target(lay([spec.price_col], np.float64, np.nan)[..., 0], mask, spec)
@@ -264,7 +266,7 @@ def _fit(self:Normalizer, panel:Panel, # panel to learn from
     return self
 Normalizer.fit = _fit
 
-# %% ../nbs/00_datasets.ipynb #e2fc8c9a
+# %% ../nbs/00_datasets.ipynb #a8a3347e
 def _transform(self:Normalizer, panel:Panel) -> Panel:
     "A new panel with scaled inputs (absent rows stay 0); prices and targets untouched."
     if not self.is_fitted: raise ConfigError('Normalizer is not fitted: call fit(panel, split.fit_rows) first')
@@ -273,8 +275,9 @@ def _transform(self:Normalizer, panel:Panel) -> Panel:
     if self.per_asset and list(panel.assets) != self.assets:
         raise ConfigError(f'per-asset statistics were fitted on assets {self.assets}, panel has {list(panel.assets)}')
     c, s = (self.center, self.scale) if self.per_asset else (self.center[:1], self.scale[:1])
-    x = ((panel.x - c.astype(np.float32)) / s.astype(np.float32)) * panel.mask[..., None]
-    return panel.replace(x=np.ascontiguousarray(x, dtype=np.float32))
+    xa = panel.x.transpose(1, 0, 2) # asset-major, like the result
+    x = ((xa - c[:, None].astype(np.float32)) / s[:, None].astype(np.float32)) * panel.mask.T[..., None]
+    return panel.replace(x=np.ascontiguousarray(x, dtype=np.float32).transpose(1, 0, 2))
 Normalizer.transform = _transform
 Normalizer.fit_transform = lambda self, panel, rows=None: self.fit(panel, rows).transform(panel)
 
@@ -331,10 +334,11 @@ def _load(cls, path:str|Path) -> Normalizer:
     return n
 Normalizer.load = classmethod(_load)
 
-# %% ../nbs/00_datasets.ipynb #ad216d7c
+# %% ../nbs/00_datasets.ipynb #1e22a68b
 def _asset_major(panel) -> torch.Tensor:
-    "The panel's inputs as a contiguous (asset, time, feature) tensor: a view for one asset, one cached copy otherwise."
-    if panel.n_assets == 1: return torch.from_numpy(panel.x).view(1, panel.n_bars, panel.n_features)
+    "The panel's inputs as a contiguous (asset, time, feature) tensor: a view of its storage (a cached copy if a user built it time-major)."
+    xa = panel.x.transpose(1, 0, 2)
+    if xa.flags.c_contiguous: return torch.from_numpy(xa)
     cache = panel.__dict__.setdefault('_cache', {})
     key = ('asset_major', id(panel.x))
     if key not in cache: cache[key] = torch.from_numpy(np.ascontiguousarray(panel.x.transpose(1, 0, 2)))
@@ -353,7 +357,7 @@ def _valid_samples(panel, lookback, rows, labelled=True):
     ti, ai = np.nonzero(ok)
     return t[ti], ai
 
-# %% ../nbs/00_datasets.ipynb #1596df8a
+# %% ../nbs/00_datasets.ipynb #75ed926f
 class SupervisedDataset(torch.utils.data.Dataset):
     "(lookback x features window, target) samples from a panel, as zero-copy views or batched gathers."
     def __init__(self, panel:Panel, # normalised panel
@@ -369,8 +373,9 @@ class SupervisedDataset(torch.utils.data.Dataset):
         if self.task == 'classification': self.y = self.y.long()
         T, F = panel.n_bars, panel.n_features
         self._win = torch.as_strided(_asset_major(panel).view(-1), (panel.n_assets * T - lookback + 1, lookback * F), (F, 1))
-        self._t, self._a = torch.from_numpy(self.t_idx), torch.from_numpy(self.a_idx)
-        self._w = self._a * T + self._t - lookback + 1 # first row of each sample's window in the asset-major layout
+        self._a = torch.from_numpy(self.a_idx)
+        self._w = self._a * T + torch.from_numpy(self.t_idx) - lookback + 1 # first row of each sample's window in the asset-major layout
+        self._ys = _target(self, self.y[torch.from_numpy(self.t_idx), self._a]) # each sample's target, gathered once
     def __len__(self): return len(self.t_idx)
 
 # %% ../nbs/00_datasets.ipynb #2f75f97b
@@ -393,19 +398,30 @@ def _getitem(self:SupervisedDataset, i:int):
     return (x, torch.tensor(a), y) if self.with_asset else (x, y)
 SupervisedDataset.__getitem__ = _getitem
 
-# %% ../nbs/00_datasets.ipynb #e96bfb34
+# %% ../nbs/00_datasets.ipynb #3dfedf41
 def _getitems(self:SupervisedDataset, idxs):
     "A whole batch in one vectorised gather: (xb (B, lookback, F), yb) or (xb, asset, yb)."
     i = torch.as_tensor(idxs, dtype=torch.long)
-    t, a = self._t[i], self._a[i]
     xb = self._win.index_select(0, self._w[i]).view(len(i), self.lookback, -1)
-    yb = _target(self, self.y[t, a])
-    return (xb, a, yb) if self.with_asset else (xb, yb)
+    return (xb, self._a[i], self._ys[i]) if self.with_asset else (xb, self._ys[i])
 SupervisedDataset.__getitems__ = _getitems
+
+# %% ../nbs/00_datasets.ipynb #c15ee883
+def _iter_batches(self:SupervisedDataset, order:torch.Tensor, # sample indices in the epoch's order
+                  bs:int, # batch size
+                  n_batches:int): # how many batches of `order` to yield
+    "Batches of `order`, with the epoch's index arithmetic done once up front (what `BatchLoader` uses)."
+    w, y = self._w.index_select(0, order), self._ys.index_select(0, order)
+    a = self._a.index_select(0, order) if self.with_asset else None
+    for i in range(n_batches):
+        sl = slice(i * bs, (i + 1) * bs)
+        xb = self._win.index_select(0, w[sl]).view(-1, self.lookback, self.n_features)
+        yield (xb, a[sl], y[sl]) if self.with_asset else (xb, y[sl])
+SupervisedDataset.iter_batches = _iter_batches
 SupervisedDataset.__repr__ = lambda self: (f'SupervisedDataset({len(self)} samples, lookback={self.lookback}, '
                                            f'{self.n_features} features, {self.n_assets} assets, {self.task})')
 
-# %% ../nbs/00_datasets.ipynb #24f35404
+# %% ../nbs/00_datasets.ipynb #d43e4370
 class RLDataset:
     "Execution prices and observation windows of one period, with seeded episode starts."
     def __init__(self, panel:Panel, # normalised panel
@@ -423,7 +439,7 @@ class RLDataset:
     timestamps = property(lambda self: self.panel.timestamps[self.start:self.end + 1])
     def __repr__(self): return f'RLDataset({self.n_steps} steps, obs {self.obs_shape}, episodes of {self.episode_length})'
 
-# %% ../nbs/00_datasets.ipynb #f492a364
+# %% ../nbs/00_datasets.ipynb #3616e2de
 def _observation(self:RLDataset, t:int) -> np.ndarray:
     "The (lookback, asset, feature) window ending at bar t (a view; absent rows are 0, see `present`)."
     if not self.start <= t <= self.end: raise IndexError(f'bar {t} is outside the period [{self.start}, {self.end}]')
@@ -441,7 +457,7 @@ RLDataset.present = lambda self, t: self.panel.mask[t]
 RLDataset.sample_episode = _sample_episode
 RLDataset.full_episode = lambda self: (self.start, self.end)
 
-# %% ../nbs/00_datasets.ipynb #09f3b44a
+# %% ../nbs/00_datasets.ipynb #10451cd8
 class DataBundle(NamedTuple):
     "Everything `make_datasets` built: the raw and normalised panels, the split, the normaliser and the datasets."
     train: SupervisedDataset
@@ -455,7 +471,7 @@ class DataBundle(NamedTuple):
         return (f'DataBundle(train={len(self.train)}, valid={len(self.valid)}, test={len(self.test)} samples; '
                 f'{self.panel!r}; {self.normalizer!r})')
 
-# %% ../nbs/00_datasets.ipynb #dae6e649
+# %% ../nbs/00_datasets.ipynb #ab71fd9e
 def make_datasets(frame:pd.DataFrame, # feature frame (single or multi-asset)
                   spec:FeatureSpec, # inputs, target, execution prices
                   lookback:int, # bars per input window
