@@ -10,7 +10,7 @@ BSTAMP := $(VENV)/.installed-bench
 # torch in the supported range (a CUDA build, say) keeps it: see tools/setup_venv.sh.
 TORCH  ?= torch==2.13.0
 
-.PHONY: quickstart test check-export check-clean check-readme nbtest pytest sysdeps bench lab export readme venv help
+.PHONY: quickstart test check-export check-clean check-readme nbtest nbtest-slow pytest sysdeps bench lab export readme venv help
 
 help:
 	@echo "make quickstart  - set up .venv and run the main job on the synthetic market"
@@ -34,7 +34,7 @@ sysdeps:
 	bash tools/install_sysdeps.sh
 
 # CI order: export in sync, notebooks clean, notebook tests, then pytest. Stops at the first failure.
-test: $(STAMP) sysdeps check-export check-clean check-readme nbtest pytest
+test: $(STAMP) sysdeps check-export check-clean check-readme nbtest nbtest-slow pytest
 
 check-export: $(STAMP)
 	@before=$$( (git status --porcelain -- ai_trading_framework; git diff -- ai_trading_framework) | md5sum); \
@@ -61,6 +61,11 @@ readme:
 nbtest: $(STAMP)
 	$(BIN)/nbdev_test
 	@echo "ok: nbdev_test"
+
+# the cells flagged `#| slow` (real training runs, worker processes): about 20 s more on 2 cores
+nbtest-slow: $(STAMP)
+	$(BIN)/nbdev_test --flags slow
+	@echo "ok: nbdev_test --flags slow"
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest tests/ -p no:cacheprovider

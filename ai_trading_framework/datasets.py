@@ -357,7 +357,7 @@ def _valid_samples(panel, lookback, rows, labelled=True):
     ti, ai = np.nonzero(ok)
     return t[ti], ai
 
-# %% ../nbs/00_datasets.ipynb #75ed926f
+# %% ../nbs/00_datasets.ipynb #c8320c7f
 class SupervisedDataset(torch.utils.data.Dataset):
     "(lookback x features window, target) samples from a panel, as zero-copy views or batched gathers."
     def __init__(self, panel:Panel, # normalised panel
@@ -372,7 +372,7 @@ class SupervisedDataset(torch.utils.data.Dataset):
         self.y = torch.from_numpy(np.nan_to_num(panel.target)) # (T, A, H)
         if self.task == 'classification': self.y = self.y.long()
         T, F = panel.n_bars, panel.n_features
-        self._win = torch.as_strided(_asset_major(panel).view(-1), (panel.n_assets * T - lookback + 1, lookback * F), (F, 1))
+        self._win = torch.as_strided(_asset_major(panel).view(-1), (panel.n_assets * T - lookback + 1, lookback, F), (F, F, 1)) # every window
         self._a = torch.from_numpy(self.a_idx)
         self._w = self._a * T + torch.from_numpy(self.t_idx) - lookback + 1 # first row of each sample's window in the asset-major layout
         self._ys = _target(self, self.y[torch.from_numpy(self.t_idx), self._a]) # each sample's target, gathered once
@@ -398,15 +398,15 @@ def _getitem(self:SupervisedDataset, i:int):
     return (x, torch.tensor(a), y) if self.with_asset else (x, y)
 SupervisedDataset.__getitem__ = _getitem
 
-# %% ../nbs/00_datasets.ipynb #3dfedf41
+# %% ../nbs/00_datasets.ipynb #dcb7ae8d
 def _getitems(self:SupervisedDataset, idxs):
     "A whole batch in one vectorised gather: (xb (B, lookback, F), yb) or (xb, asset, yb)."
     i = torch.as_tensor(idxs, dtype=torch.long)
-    xb = self._win.index_select(0, self._w[i]).view(len(i), self.lookback, -1)
+    xb = self._win.index_select(0, self._w[i])
     return (xb, self._a[i], self._ys[i]) if self.with_asset else (xb, self._ys[i])
 SupervisedDataset.__getitems__ = _getitems
 
-# %% ../nbs/00_datasets.ipynb #c15ee883
+# %% ../nbs/00_datasets.ipynb #914ff2c2
 def _iter_batches(self:SupervisedDataset, order:torch.Tensor, # sample indices in the epoch's order
                   bs:int, # batch size
                   n_batches:int): # how many batches of `order` to yield
@@ -415,7 +415,7 @@ def _iter_batches(self:SupervisedDataset, order:torch.Tensor, # sample indices i
     a = self._a.index_select(0, order) if self.with_asset else None
     for i in range(n_batches):
         sl = slice(i * bs, (i + 1) * bs)
-        xb = self._win.index_select(0, w[sl]).view(-1, self.lookback, self.n_features)
+        xb = self._win.index_select(0, w[sl])
         yield (xb, a[sl], y[sl]) if self.with_asset else (xb, y[sl])
 SupervisedDataset.iter_batches = _iter_batches
 SupervisedDataset.__repr__ = lambda self: (f'SupervisedDataset({len(self)} samples, lookback={self.lookback}, '
