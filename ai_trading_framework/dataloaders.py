@@ -26,7 +26,7 @@ def _batch_seeds(seed, epoch):
     ss = np.random.SeedSequence([seed, epoch]).generate_state(2)
     return int(ss[0]), int(ss[1])
 
-# %% ../nbs/01_dataloaders.ipynb #962eddb9
+# %% ../nbs/01_dataloaders.ipynb #455b0dc5
 class BatchLoader:
     "Seeded batches from a dataset with `__getitems__`, moved to the device once, with train-only transforms."
     def __init__(self, dataset, # a `SupervisedDataset` (anything with __len__ and __getitems__)
@@ -42,12 +42,12 @@ class BatchLoader:
         self.dataset, self.bs, self.shuffle, self.drop_last, self.seed = dataset, bs, shuffle, drop_last, seed
         self.device, self.tfms, self.num_workers, self.epoch = get_device(device), list(tfms or []), num_workers, 0
         for t in self.tfms:
-            if hasattr(t, 'setup'): t.setup(dataset)
+            if hasattr(t, 'setup'): t.setup(dataset, seed)
     n = property(lambda self: len(self.dataset))
     def __len__(self): return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
     def __repr__(self): return f'BatchLoader({self.n} samples, bs={self.bs}, shuffle={self.shuffle}, {len(self.tfms)} tfms, {self.device})'
 
-# %% ../nbs/01_dataloaders.ipynb #3a63cd85
+# %% ../nbs/01_dataloaders.ipynb #f1ed815c
 def _batches(self:BatchLoader, order):
     "Index batches of `order`, respecting drop_last (lazily: an epoch of a million samples starts at once)."
     return (order[i * self.bs:(i + 1) * self.bs] for i in range(len(self)))
@@ -57,10 +57,10 @@ def _iter(self:BatchLoader):
     s_order, s_aug = _batch_seeds(self.seed, self.epoch); self.epoch += 1
     order = torch.randperm(self.n, generator=torch.Generator().manual_seed(s_order)) if self.shuffle else torch.arange(self.n)
     rngs = _Rngs(s_aug, self.device)
-    move = self.device.type != 'cpu' # CPU batches are already where they belong
+    move, tfms = self.device.type != 'cpu', (_fuse(self.tfms) if self.tfms else []) # CPU batches are already where they belong
     for b in self._fetch(_batches(self, order), order):
         if move: b = to_device(b, self.device)
-        for t in self.tfms: b = t(b, rngs)
+        for t in tfms: b = t(b, rngs)
         yield b
 BatchLoader._batches, BatchLoader.__iter__ = _batches, _iter
 
@@ -104,34 +104,38 @@ def _train_feature_std(ds) -> torch.Tensor:
         n, s1, s2 = n + len(rows), s1 + rows.sum(0), s2 + (rows**2).sum(0)
     return torch.from_numpy(np.sqrt(np.maximum(s2 / n - (s1 / n)**2, 0)).astype(np.float32))
 
-# %% ../nbs/01_dataloaders.ipynb #703148bb
+# %% ../nbs/01_dataloaders.ipynb #9c46fdec
 class GaussianNoise:
     "Add N(0, (std x feature's training std)^2) noise to the inputs."
     def __init__(self, std:float=0.05, # noise scale in units of each feature's training std
                  bank_size:int=2**22): # normals in the noise bank (see the decision above)
         if std < 0: raise ConfigError(f'std={std} must be >= 0')
-        self.std, self.bank_size, self.bank, self.scale = std, bank_size, None, None
-    def setup(self, ds): self.scale = _train_feature_std(ds) * self.std
-    def __call__(self, b, rngs):
-        x = b[0]; F = x.shape[-1]
+        self.std, self.bank_size, self.bank, self.scale, self.bank_seed = std, bank_size, None, None, 0
+    def setup(self, ds, seed:int=0): # the bank is drawn from the loader's seed
+        self.scale, self.bank, self.bank_seed = _train_feature_std(ds) * self.std, None, seed
+    def noise(self, x, rngs) -> torch.Tensor:
+        "This batch's noise, shaped like `x`: a slice of the (lazily drawn) bank."
+        F = x.shape[-1]
         if self.bank is None or self.bank.device != x.device: # (rows, F) normals, pre-scaled per feature: one add per batch
-            g = torch.Generator(device=x.device).manual_seed(int(rngs.np.integers(2**31)))
+            g = torch.Generator(device=x.device).manual_seed(int(self.bank_seed))
             self.bank = torch.randn(self.bank_size // F, F, generator=g, device=x.device) * self.scale.to(x.device)
         rows = x.numel() // F
         if rows > len(self.bank): raise ConfigError(f'batch of {x.numel()} values exceeds the noise bank of {self.bank_size}: raise bank_size')
         off = int(rngs.np.integers(0, len(self.bank) - rows + 1))
-        return (x.add_(self.bank[off:off + rows].view_as(x)),) + tuple(b[1:])
+        return self.bank[off:off + rows].view_as(x)
+    def __call__(self, b, rngs): return (b[0].add_(self.noise(b[0], rngs)),) + tuple(b[1:])
 
-# %% ../nbs/01_dataloaders.ipynb #7bbd37b7
+# %% ../nbs/01_dataloaders.ipynb #7180c24c
 class FeatureDropout:
     "Zero each feature of each sample (its whole window) with probability `p`."
     def __init__(self, p:float=0.1): # probability a feature is dropped from a sample
         if not 0 <= p < 1: raise ConfigError(f'p={p} must be in [0, 1)')
         self.p = p
-    def __call__(self, b, rngs):
-        x = b[0]
-        keep = (rngs.np.random((x.shape[0], 1, x.shape[2]), dtype=np.float32) >= self.p).astype(np.float32)
-        return (x.mul_(torch.from_numpy(keep).to(x.device)),) + tuple(b[1:])
+    def keep(self, x, rngs) -> torch.Tensor:
+        "This batch's (B, 1, F) mask of kept features, as 0/1 floats."
+        k = (rngs.np.random((x.shape[0], 1, x.shape[2]), dtype=np.float32) >= self.p).astype(np.float32)
+        return torch.from_numpy(k).to(x.device)
+    def __call__(self, b, rngs): return (b[0].mul_(self.keep(b[0], rngs)),) + tuple(b[1:])
 
 # %% ../nbs/01_dataloaders.ipynb #84905634
 class TimeMask:
@@ -159,14 +163,14 @@ class MagnitudeScale:
         f = 1 + self.sigma * rngs.np.standard_normal((x.shape[0], 1, x.shape[2]), dtype=np.float32)
         return (x.mul_(torch.from_numpy(f).to(x.device)),) + tuple(b[1:])
 
-# %% ../nbs/01_dataloaders.ipynb #000c6d00
+# %% ../nbs/01_dataloaders.ipynb #c96ebe6e
 class Mixup:
     "Mix each sample with a shuffled partner: x = lam x + (1-lam) x', same for targets (one-hot for classes)."
     def __init__(self, alpha:float=0.4, # lam ~ Beta(alpha, alpha)
                  n_classes:int|None=None): # set for classification: targets become mixed one-hot probabilities
         if alpha <= 0: raise ConfigError(f'alpha={alpha} must be > 0')
         self.alpha, self.n_classes = alpha, n_classes
-    def setup(self, ds):
+    def setup(self, ds, seed:int=0):
         if self.n_classes is None and ds.task == 'classification': self.n_classes = ds.n_classes
     def __call__(self, b, rngs):
         x, y = b[0], b[-1]; B = x.shape[0]
@@ -176,14 +180,31 @@ class Mixup:
         lx, ly = lam.view(-1, *[1] * (x.dim() - 1)), lam.view(-1, *[1] * (y.dim() - 1))
         return (lx * x + (1 - lx) * x[perm],) + tuple(b[1:-1]) + (ly * y + (1 - ly) * y[perm],)
 
-# %% ../nbs/01_dataloaders.ipynb #2e55a4a6
+# %% ../nbs/01_dataloaders.ipynb #87c5aff4
+class _DropoutNoise:
+    "FeatureDropout then GaussianNoise in one pass over the batch (identical to applying them in turn)."
+    def __init__(self, dropout:FeatureDropout, noise:GaussianNoise): self.dropout, self.noise_ = dropout, noise
+    def __call__(self, b, rngs):
+        x = b[0]; k = self.dropout.keep(x, rngs)
+        return (torch.addcmul(self.noise_.noise(x, rngs), x, k, out=x),) + tuple(b[1:])
+
+def _fuse(tfms:list) -> list:
+    "Replace each FeatureDropout immediately followed by a GaussianNoise with their fused form."
+    out, i = [], 0
+    while i < len(tfms):
+        if i + 1 < len(tfms) and type(tfms[i]) is FeatureDropout and type(tfms[i + 1]) is GaussianNoise:
+            out.append(_DropoutNoise(tfms[i], tfms[i + 1])); i += 2
+        else: out.append(tfms[i]); i += 1
+    return out
+
+# %% ../nbs/01_dataloaders.ipynb #97a1a62a
 def _dls_attrs(dls, ds, bundle):
     dls.lookback, dls.n_features, dls.n_targets, dls.task = ds.lookback, ds.n_features, ds.n_targets, ds.task
     dls.n_classes, dls.n_assets, dls.feature_groups, dls.spec = ds.n_classes, ds.n_assets, ds.feature_groups, ds.spec
     dls.n_inp, dls.data = (2 if ds.with_asset else 1), bundle
     return dls
 
-# %% ../nbs/01_dataloaders.ipynb #6b005dd6
+# %% ../nbs/01_dataloaders.ipynb #8a285544
 def trading_dataloaders(frame:pd.DataFrame, # feature frame, single or multi-asset
                         spec:FeatureSpec, # inputs, target, execution prices
                         lookback:int, # bars per input window

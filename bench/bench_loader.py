@@ -46,7 +46,7 @@ def _setup(kind, panel):
     T = panel.n_bars
     if kind in ('ours', 'ours_aug', 'ours_workers2'):
         ds = SupervisedDataset(panel, L)
-        tfms = [GaussianNoise(0.1), FeatureDropout(0.1)] if kind == 'ours_aug' else None
+        tfms = [FeatureDropout(0.1), GaussianNoise(0.1)] if kind == 'ours_aug' else None # run as one fused pass
         dl = BatchLoader(ds, bs=BS, shuffle=True, drop_last=True, seed=0, tfms=tfms, num_workers=2 if kind == 'ours_workers2' else 0)
     elif kind == 'naive': # per-item windows + default collate, over the same array
         x = torch.from_numpy(panel.x).transpose(0, 1) # (A, T, F) view
