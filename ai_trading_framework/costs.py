@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_costs.ipynb #a0c71186
 from __future__ import annotations
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 import numpy as np
 from fastcore.basics import patch
 from .core import ConfigError

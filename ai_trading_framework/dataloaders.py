@@ -4,12 +4,12 @@
 
 # %% ../nbs/01_dataloaders.ipynb #820a51bf
 from __future__ import annotations
-import copy, math
+import math
 import numpy as np
 import pandas as pd
 import torch
 from .core import ConfigError, get_device, to_device, make_rng
-from .datasets import FeatureSpec, SupervisedDataset, make_datasets, DataBundle
+from .datasets import FeatureSpec, make_datasets
 
 # %% auto #0
 __all__ = ['BatchLoader', 'GaussianNoise', 'FeatureDropout', 'TimeMask', 'MagnitudeScale', 'Mixup', 'trading_dataloaders']

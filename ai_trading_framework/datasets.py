@@ -4,21 +4,23 @@
 
 # %% ../nbs/00_datasets.ipynb #4e3b51cc
 from __future__ import annotations
-import dataclasses, hashlib, json, math, os, warnings
-from dataclasses import dataclass, field
+import dataclasses, hashlib, json, os, warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import torch
-from .core import ConfigError, DataValidationError, LookaheadError, make_rng
+from .core import ConfigError, DataValidationError, make_rng
 from .sources import load_frame, load_csv, load_parquet, load_sql, validate_frame
-from .synthetic import synthetic_market, add_returns, rolling_volatility, rolling_zscore
 from .splits import purge_overlaps, Split, chronological_split
+# loading and splitting are re-exported: `datasets` is the one import a user needs for data
+_all_ = ['load_frame', 'load_csv', 'load_parquet', 'load_sql', 'validate_frame', 'purge_overlaps', 'Split', 'chronological_split']
 
 # %% auto #0
 __all__ = ['TARGETS', 'NORM_METHODS', 'FeatureSpec', 'Panel', 'make_panel', 'Normalizer', 'SupervisedDataset', 'RLDataset',
-           'DataBundle', 'make_datasets']
+           'DataBundle', 'make_datasets', 'load_frame', 'load_csv', 'load_parquet', 'load_sql', 'validate_frame',
+           'purge_overlaps', 'Split', 'chronological_split']
 
 # %% ../nbs/00_datasets.ipynb #4e3e9490
 TARGETS = ('return', 'log_return', 'sign', 'class')

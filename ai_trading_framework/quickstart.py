@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .core import set_seed, get_device
+from .core import set_seed
 from .synthetic import synthetic_market, add_returns, rolling_volatility
-from .datasets import FeatureSpec, make_panel, SupervisedDataset, Normalizer, chronological_split
+from .datasets import FeatureSpec, make_panel, SupervisedDataset, Normalizer
 from .dataloaders import trading_dataloaders, BatchLoader, GaussianNoise, FeatureDropout
 from .models.core import create_model
 from .costs import CostModel

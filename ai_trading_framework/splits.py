@@ -50,7 +50,6 @@ class Split(NamedTuple):
 # %% ../nbs/04_splits.ipynb #49043788
 def _boundary(o, timestamps, name):
     "A block start given as a fraction of the bars from the end, or as a timestamp."
-    n = len(timestamps)
     if isinstance(o, float):
         if not 0 <= o < 1: raise ConfigError(f'{name}={o!r}: a fraction must be in [0, 1)')
         return o
