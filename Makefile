@@ -73,8 +73,9 @@ pytest: $(STAMP)
 bench: $(BSTAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
+# JupyterLab on nbs/ (the interactive backtest widgets run here); --allow-root only where we are root (CI, containers)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=nbs --no-browser
+	$(BIN)/jupyter lab --notebook-dir=nbs --no-browser --ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 export: $(STAMP)
 	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && python3 tools/make_readme.py
