@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import torch
 from .core import ConfigError, get_device, to_device, make_rng
-from .datasets import FeatureSpec, make_datasets
+from .datasets import FeatureSpec, SupervisedDataset, make_datasets
 
 # %% auto #0
-__all__ = ['BatchLoader', 'GaussianNoise', 'FeatureDropout', 'TimeMask', 'MagnitudeScale', 'Mixup', 'trading_dataloaders']
+__all__ = ['BatchLoader', 'GaussianNoise', 'FeatureDropout', 'TimeMask', 'MagnitudeScale', 'Mixup', 'datasets_to_dataloaders',
+           'trading_dataloaders']
 
 # %% ../nbs/01_dataloaders.ipynb #8bd1b5ba
 class _Rngs:
@@ -198,10 +199,24 @@ def _fuse(tfms:list) -> list:
     return out
 
 # %% ../nbs/01_dataloaders.ipynb #97a1a62a
-def _dls_attrs(dls, ds, bundle):
-    dls.lookback, dls.n_features, dls.n_targets, dls.task = ds.lookback, ds.n_features, ds.n_targets, ds.task
-    dls.n_classes, dls.n_assets, dls.feature_groups, dls.spec = ds.n_classes, ds.n_assets, ds.feature_groups, ds.spec
-    dls.n_inp, dls.data = (2 if ds.with_asset else 1), bundle
+def datasets_to_dataloaders(train:SupervisedDataset, # training samples: shuffled, augmented
+                            valid:SupervisedDataset, # validation samples: in order, never augmented
+                            test:SupervisedDataset|None=None, # optional third loader
+                            bs:int=256, # batch size
+                            seed:int=0, # the one seed for order and augmentations
+                            tfms=None, # training-only batch transforms
+                            drop_last:bool=True, # drop the last incomplete training batch
+                            device=None, # batch device (default: CUDA when present)
+                            num_workers:int=0, # loader processes
+                            data=None): # what to keep as `dls.data` (the `DataBundle`, if any)
+    "fastai `DataLoaders` over datasets you already cut, carrying what a model needs to know about its input."
+    from fastai.data.core import DataLoaders
+    mk = lambda ds, **kw: BatchLoader(ds, bs=bs, seed=seed, device=device, num_workers=num_workers, **kw)
+    loaders = [mk(train, shuffle=True, drop_last=drop_last, tfms=tfms), mk(valid)] + ([mk(test)] if test is not None and len(test) else [])
+    dls = DataLoaders(*loaders, device=get_device(device))
+    dls.lookback, dls.n_features, dls.n_targets, dls.task = train.lookback, train.n_features, train.n_targets, train.task
+    dls.n_classes, dls.n_assets, dls.feature_groups, dls.spec = train.n_classes, train.n_assets, train.feature_groups, train.spec
+    dls.n_inp, dls.data = (2 if train.with_asset else 1), data
     return dls
 
 # %% ../nbs/01_dataloaders.ipynb #8a285544
@@ -219,9 +234,6 @@ def trading_dataloaders(frame:pd.DataFrame, # feature frame, single or multi-ass
                         num_workers:int=0, # loader processes (see the decision above)
                         **kwargs): # passed to `make_datasets` (norm, per_asset, with_asset, nan_policy, source)
     "fastai `DataLoaders` (train, valid[, test]) over leak-free datasets built from `frame`."
-    from fastai.data.core import DataLoaders
     bundle = make_datasets(frame, spec, lookback, valid=valid, test=test if test is not None else 0.0, embargo=embargo, **kwargs)
-    mk = lambda ds, **kw: BatchLoader(ds, bs=bs, seed=seed, device=device, num_workers=num_workers, **kw)
-    loaders = [mk(bundle.train, shuffle=True, drop_last=drop_last, tfms=tfms), mk(bundle.valid)]
-    if test is not None and len(bundle.test): loaders.append(mk(bundle.test))
-    return _dls_attrs(DataLoaders(*loaders, device=get_device(device)), bundle.train, bundle)
+    return datasets_to_dataloaders(bundle.train, bundle.valid, bundle.test if test is not None else None, bs=bs, seed=seed,
+                                   tfms=tfms, drop_last=drop_last, device=device, num_workers=num_workers, data=bundle)

@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 from .core import set_seed
 from .synthetic import synthetic_market, add_returns, rolling_volatility
-from .datasets import FeatureSpec, make_panel, SupervisedDataset, Normalizer
-from .dataloaders import trading_dataloaders, BatchLoader, GaussianNoise, FeatureDropout
+from .datasets import FeatureSpec, make_panel, SupervisedDataset, Normalizer, chronological_split
+from .dataloaders import trading_dataloaders, datasets_to_dataloaders, BatchLoader, GaussianNoise, FeatureDropout
 from .models.core import create_model
 from .costs import CostModel
 from .backtest.engine import backtest
@@ -59,14 +59,11 @@ def _fold_fit_predict(df, spec, lookback, epochs, seed):
     "A `walk_forward` callable: bar positions of a fold's train and test rows -> test predictions."
     raw = make_panel(df, spec)
     def fit_predict(train_idx, test_idx):
-        norm = Normalizer().fit(raw, np.arange(train_idx.max() + 1))
-        panel = norm.transform(raw)
-        tr = SupervisedDataset(panel, lookback, rows=train_idx)
-        from fastai.data.core import DataLoaders
-        dls = DataLoaders(BatchLoader(tr, bs=128, shuffle=True, drop_last=True, seed=seed), BatchLoader(tr, bs=512))
-        dls.lookback, dls.n_features, dls.n_targets, dls.task, dls.n_classes, dls.n_assets, dls.feature_groups = \
-            lookback, tr.n_features, tr.n_targets, tr.task, tr.n_classes, tr.n_assets, tr.feature_groups
-        learn = _train(dls, epochs, 3e-3, seed, False)
+        # the fold's own purged train/valid cut of its training bars; statistics from its training part only
+        sub = chronological_split(raw.timestamps[train_idx], valid=0.15, test=0.0, horizon=spec.max_horizon)
+        panel = Normalizer().fit(raw, train_idx[sub.fit_rows]).transform(raw)
+        tr, va = (SupervisedDataset(panel, lookback, rows=train_idx[r]) for r in (sub.train, sub.valid))
+        learn = _train(datasets_to_dataloaders(tr, va, bs=128, seed=seed), epochs, 3e-3, seed, False)
         te = SupervisedDataset(panel, lookback, rows=test_idx, labelled=False)
         return pd.Series(_predict(learn.model, te), index=te.timestamps)
     return fit_predict
