@@ -299,13 +299,12 @@ class SupervisedDataset(torch.utils.data.Dataset):
         self.panel, self.lookback, self.with_asset, self.spec = panel, lookback, with_asset, panel.spec
         self.t_idx, self.a_idx = _valid_samples(panel, lookback, rows, labelled)
         self.x = torch.from_numpy(panel.x) # shares memory with the panel
-        self.y = torch.from_numpy(np.nan_to_num(panel.target)) # (T, A, H)
-        if self.task == 'classification': self.y = self.y.long()
         T, F = panel.n_bars, panel.n_features
         self._win = torch.as_strided(_asset_major(panel).view(-1), (panel.n_assets * T - lookback + 1, lookback, F), (F, F, 1)) # every window
         self._a = torch.from_numpy(self.a_idx)
         self._w = self._a * T + torch.from_numpy(self.t_idx) - lookback + 1 # first row of each sample's window in the asset-major layout
-        self._ys = _target(self, self.y[torch.from_numpy(self.t_idx), self._a]) # each sample's target, gathered once
+        y = torch.from_numpy(np.nan_to_num(panel.target[self.t_idx, self.a_idx])) # (samples, horizons), gathered once
+        self._ys = _target(self, y.long() if self.task == 'classification' else y)
     def __len__(self): return len(self.t_idx)
 
 # %% ../nbs/00_datasets.ipynb #cdf53e9f
@@ -324,7 +323,7 @@ def _getitem(self:SupervisedDataset, i:int):
     "One sample: a (lookback, features) view (no copy), its target, and its asset index if `with_asset`."
     if not -len(self) <= i < len(self): raise IndexError(f'sample {i} out of range for {len(self)} samples')
     t, a = int(self.t_idx[i]), int(self.a_idx[i])
-    x, y = self.x[t - self.lookback + 1:t + 1, a], _target(self, self.y[t, a])
+    x, y = self.x[t - self.lookback + 1:t + 1, a], self._ys[i]
     return (x, torch.tensor(a), y) if self.with_asset else (x, y)
 SupervisedDataset.__getitem__ = _getitem
 
