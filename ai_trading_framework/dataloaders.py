@@ -5,6 +5,7 @@
 # %% ../nbs/01_dataloaders.ipynb #820a51bf
 from __future__ import annotations
 import math
+from functools import partial
 import numpy as np
 import pandas as pd
 import torch
@@ -59,16 +60,20 @@ def _iter(self:BatchLoader):
     order = torch.randperm(self.n, generator=torch.Generator().manual_seed(s_order)) if self.shuffle else torch.arange(self.n)
     rngs = _Rngs(s_aug, self.device)
     move, tfms = self.device.type != 'cpu', (_fuse(self.tfms) if self.tfms else []) # CPU batches are already where they belong
-    for b in self._fetch(_batches(self, order), order):
+    affine = None
+    if tfms and not move and self.num_workers == 0 and hasattr(tfms[0], 'factors') and isinstance(self.dataset, SupervisedDataset):
+        affine, tfms = partial(tfms[0].factors, rngs=rngs), tfms[1:] # x * keep + noise, done by the gather itself
+    for b in self._fetch(_batches(self, order), order, affine):
         if move: b = to_device(b, self.device)
         for t in tfms: b = t(b, rngs)
         yield b
 BatchLoader._batches, BatchLoader.__iter__ = _batches, _iter
 
 # %% ../nbs/01_dataloaders.ipynb #421f57dc
-def _fetch(self:BatchLoader, batches, order):
+def _fetch(self:BatchLoader, batches, order, affine=None):
     "Gather each index batch, in this process or in `num_workers` processes (same order either way)."
     if self.num_workers == 0:
+        if affine: return self.dataset.iter_batches(order, self.bs, len(self), affine=affine)
         if hasattr(self.dataset, 'iter_batches'): return self.dataset.iter_batches(order, self.bs, len(self))
         return (self.dataset.__getitems__(b) for b in batches)
     return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=[b.tolist() for b in list(batches)], collate_fn=_identity,
@@ -94,6 +99,8 @@ def _one_batch(self:BatchLoader): return next(iter(self.new(shuffle=False, tfms=
 BatchLoader.to, BatchLoader.new, BatchLoader.one_batch = _to, _new, _one_batch
 
 # %% ../nbs/01_dataloaders.ipynb #bf6d7735
+_CPU = torch.device('cpu')
+
 def _train_feature_std(ds) -> torch.Tensor:
     "Per-feature std of the inputs training samples read (rows up to the last training sample time)."
     p, last = ds.panel, int(ds.t_idx.max())
@@ -114,29 +121,47 @@ class GaussianNoise:
         self.std, self.bank_size, self.bank, self.scale, self.bank_seed = std, bank_size, None, None, 0
     def setup(self, ds, seed:int=0): # the bank is drawn from the loader's seed
         self.scale, self.bank, self.bank_seed = _train_feature_std(ds) * self.std, None, seed
-    def noise(self, x, rngs) -> torch.Tensor:
-        "This batch's noise, shaped like `x`: a slice of the (lazily drawn) bank."
-        F = x.shape[-1]
-        if self.bank is None or self.bank.device != x.device: # (rows, F) normals, pre-scaled per feature: one add per batch
-            g = torch.Generator(device=x.device).manual_seed(int(self.bank_seed))
-            self.bank = torch.randn(self.bank_size // F, F, generator=g, device=x.device) * self.scale.to(x.device)
-        rows = x.numel() // F
-        if rows > len(self.bank): raise ConfigError(f'batch of {x.numel()} values exceeds the noise bank of {self.bank_size}: raise bank_size')
-        off = int(rngs.np.integers(0, len(self.bank) - rows + 1))
-        return self.bank[off:off + rows].view_as(x)
-    def __call__(self, b, rngs): return (b[0].add_(self.noise(b[0], rngs)),) + tuple(b[1:])
+    def noise_at(self, shape, rngs, device=None):
+        "This batch's noise as (bank, first row): the slice `noise` returns, without making it (what the gather kernel reads)."
+        F, device = shape[-1], _CPU if device is None else torch.device(device)
+        bank = self.bank
+        if bank is None or bank.device != device: # (rows, F) normals, pre-scaled per feature: one add per batch
+            g = torch.Generator(device=device).manual_seed(int(self.bank_seed))
+            bank = self.bank = torch.randn(self.bank_size // F, F, generator=g, device=device) * self.scale.to(device)
+        n = len(bank) - math.prod(shape) // F + 1
+        if n < 1: raise ConfigError(f'batch of {math.prod(shape)} values exceeds the noise bank of {self.bank_size}: raise bank_size')
+        return bank, int(rngs.np.integers(0, n))
+    def noise(self, shape, rngs, device=None) -> torch.Tensor:
+        "This batch's noise for a batch of `shape` (B, L, F): a contiguous slice of the (lazily drawn) bank."
+        bank, off = self.noise_at(shape, rngs, device)
+        return bank[off:off + math.prod(shape) // shape[-1]].view(shape)
+    def factors(self, shape, rngs): return None, self.noise_at(shape, rngs) # for the gather (CPU batches): x + noise
+    def __call__(self, b, rngs): return (b[0].add_(self.noise(b[0].shape, rngs, b[0].device)),) + tuple(b[1:])
 
 # %% ../nbs/01_dataloaders.ipynb #7180c24c
 class FeatureDropout:
     "Zero each feature of each sample (its whole window) with probability `p`."
-    def __init__(self, p:float=0.1): # probability a feature is dropped from a sample
+    def __init__(self, p:float=0.1, # probability a feature is dropped from a sample
+                 bank_size:int=2**20): # 0/1 values in the mask bank (see the decision above); 0: fresh draws every batch
         if not 0 <= p < 1: raise ConfigError(f'p={p} must be in [0, 1)')
-        self.p = p
-    def keep(self, x, rngs) -> torch.Tensor:
-        "This batch's (B, 1, F) mask of kept features, as 0/1 floats."
-        k = (rngs.np.random((x.shape[0], 1, x.shape[2]), dtype=np.float32) >= self.p).astype(np.float32)
-        return torch.from_numpy(k).to(x.device)
-    def __call__(self, b, rngs): return (b[0].mul_(self.keep(b[0], rngs)),) + tuple(b[1:])
+        self.p, self.bank_size, self.bank, self.bank_seed = p, bank_size, None, 0
+    def setup(self, ds, seed:int=0): self.bank, self.bank_seed = None, seed # the bank is drawn from the loader's seed
+    def keep_at(self, shape, rngs, device=None):
+        "This batch's mask as (bank, first row) of the (lazily drawn) mask bank, or as a fresh (B, 1, F) tensor when B exceeds the bank."
+        B, F, device = shape[0], shape[2], _CPU if device is None else torch.device(device)
+        if B > self.bank_size // F: # a batch larger than the bank: fresh draws
+            return torch.from_numpy((rngs.np.random((B, 1, F), dtype=np.float32) >= self.p).astype(np.float32)).to(device)
+        bank = self.bank
+        if bank is None or bank.device != device or bank.shape[1] != F:
+            g = torch.Generator(device=device).manual_seed(int(np.random.SeedSequence([self.bank_seed, 0xD0]).generate_state(1)[0]))
+            bank = self.bank = (torch.rand(self.bank_size // F, F, generator=g, device=device) >= self.p).float() # not the noise bank's stream
+        return bank, int(rngs.np.integers(0, len(bank) - B + 1))
+    def keep(self, shape, rngs, device=None) -> torch.Tensor:
+        "The (B, 1, F) mask of kept features, as 0/1 floats, for a batch of `shape` (B, L, F)."
+        k = self.keep_at(shape, rngs, device)
+        return k if isinstance(k, torch.Tensor) else k[0][k[1]:k[1] + shape[0]].view(shape[0], 1, shape[2])
+    def factors(self, shape, rngs): return self.keep_at(shape, rngs), None # for the gather (CPU batches): x * keep
+    def __call__(self, b, rngs): return (b[0].mul_(self.keep(b[0].shape, rngs, b[0].device)),) + tuple(b[1:])
 
 # %% ../nbs/01_dataloaders.ipynb #84905634
 class TimeMask:
@@ -185,9 +210,10 @@ class Mixup:
 class _DropoutNoise:
     "FeatureDropout then GaussianNoise in one pass over the batch (identical to applying them in turn)."
     def __init__(self, dropout:FeatureDropout, noise:GaussianNoise): self.dropout, self.noise_ = dropout, noise
+    def factors(self, shape, rngs): return self.dropout.keep_at(shape, rngs), self.noise_.noise_at(shape, rngs) # the same draws, in the same order
     def __call__(self, b, rngs):
-        x = b[0]; k = self.dropout.keep(x, rngs)
-        return (torch.addcmul(self.noise_.noise(x, rngs), x, k, out=x),) + tuple(b[1:])
+        x = b[0]; k = self.dropout.keep(x.shape, rngs, x.device)
+        return (torch.addcmul(self.noise_.noise(x.shape, rngs, x.device), x, k, out=x),) + tuple(b[1:])
 
 def _fuse(tfms:list) -> list:
     "Replace each FeatureDropout immediately followed by a GaussianNoise with their fused form."

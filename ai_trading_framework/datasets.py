@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .core import ConfigError, DataValidationError, make_rng
+from .kernels import gather_windows, gather_batches
 from .sources import load_frame, load_csv, load_parquet, load_sql, validate_frame
 from .splits import purge_overlaps, Split, chronological_split
 # loading and splitting are re-exported: `datasets` is the one import a user needs for data
@@ -300,7 +301,7 @@ class SupervisedDataset(torch.utils.data.Dataset):
         self.t_idx, self.a_idx = _valid_samples(panel, lookback, rows, labelled)
         self.x = torch.from_numpy(panel.x) # shares memory with the panel
         T, F = panel.n_bars, panel.n_features
-        self._win = torch.as_strided(_asset_major(panel).view(-1), (panel.n_assets * T - lookback + 1, lookback, F), (F, F, 1)) # every window
+        self._flat = _asset_major(panel).view(-1) # the storage every window is cut from, one contiguous block each
         self._a = torch.from_numpy(self.a_idx)
         self._w = self._a * T + torch.from_numpy(self.t_idx) - lookback + 1 # first row of each sample's window in the asset-major layout
         y = torch.from_numpy(np.nan_to_num(panel.target[self.t_idx, self.a_idx])) # (samples, horizons), gathered once
@@ -328,23 +329,29 @@ def _getitem(self:SupervisedDataset, i:int):
 SupervisedDataset.__getitem__ = _getitem
 
 # %% ../nbs/00_datasets.ipynb #1cb73705
+def _gather(self:SupervisedDataset, w, keep=None, noise=None):
+    "Windows starting at asset-major rows `w` as (B, lookback, F), times `keep` plus `noise` in the same pass (see `07_kernels`)."
+    L, F = self.lookback, self.n_features
+    return gather_windows(self._flat, w, L * F, step=F, keep=keep, noise=noise, check=False).view(-1, L, F) # rows valid by construction
+
 def _getitems(self:SupervisedDataset, idxs):
     "A whole batch in one vectorised gather: (xb (B, lookback, F), yb) or (xb, asset, yb)."
     i = torch.as_tensor(idxs, dtype=torch.long)
-    xb = self._win.index_select(0, self._w[i])
+    xb = _gather(self, self._w[i])
     return (xb, self._a[i], self._ys[i]) if self.with_asset else (xb, self._ys[i])
 SupervisedDataset.__getitems__ = _getitems
 
 # %% ../nbs/00_datasets.ipynb #cdff85e3
 def _iter_batches(self:SupervisedDataset, order:torch.Tensor, # sample indices in the epoch's order
                   bs:int, # batch size
-                  n_batches:int): # how many batches of `order` to yield
+                  n_batches:int, # how many batches of `order` to yield
+                  affine=None): # f((B, lookback, F)) -> (keep (B, F) or None, noise (B, lookback, F) or None), fused into the gather
     "Batches of `order`, with the epoch's index arithmetic done once up front (what `BatchLoader` uses)."
     w, y = self._w.index_select(0, order), self._ys.index_select(0, order)
     a = self._a.index_select(0, order) if self.with_asset else None
-    for i in range(n_batches):
+    xbs = gather_batches(self._flat, w, bs, (self.lookback, self.n_features), step=self.n_features, affine=affine, n_batches=n_batches, check=False)
+    for i, xb in enumerate(xbs):
         sl = slice(i * bs, (i + 1) * bs)
-        xb = self._win.index_select(0, w[sl])
         yield (xb, a[sl], y[sl]) if self.with_asset else (xb, y[sl])
 SupervisedDataset.iter_batches = _iter_batches
 SupervisedDataset.__repr__ = lambda self: (f'SupervisedDataset({len(self)} samples, lookback={self.lookback}, '

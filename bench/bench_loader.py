@@ -2,12 +2,18 @@
 plain memcpy of the same bytes, on 1,000,000 bars x 32 float32 features (lookback 64, batch 256, shuffled),
 with and without noise + feature-dropout augmentation; plus a multi-asset panel (100 assets x 10,000 bars x 32).
 
+References for "a memcpy of the same bytes per batch" (2 MiB from a random offset into a reused buffer):
+`x_memcpy*` divide by the C library's memcpy (one call per batch, through ctypes), the literal reading of
+the target; `x_copy_threads*` by torch's `copy_` of the same bytes split over torch's threads (2 here), a
+stricter reference, since a single memcpy cannot use the second core and the loader does. `x_torch_path*`
+compare the loader with its own torch fallback (`ATF_KERNELS=0`: `index_select`, then the transforms).
+
     .venv/bin/python bench/bench_loader.py            # writes bench/results/loader.json and bench/RESULTS.md
 
 Each case runs in a fresh subprocess so its peak RSS is its own: the peak is reset (/proc/self/clear_refs)
 after imports and data, and `extra_rss_mib` is the peak above that point while the loader runs.
 """
-import json, os, subprocess, sys, time
+import contextlib, json, os, subprocess, sys, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,9 +50,9 @@ def _setup(kind, panel):
     from ai_trading_framework.datasets import SupervisedDataset
     from ai_trading_framework.dataloaders import BatchLoader, GaussianNoise, FeatureDropout
     T = panel.n_bars
-    if kind in ('ours', 'ours_aug', 'ours_workers2'):
+    if kind.startswith('ours'):
         ds = SupervisedDataset(panel, L)
-        tfms = [FeatureDropout(0.1), GaussianNoise(0.1)] if kind == 'ours_aug' else None # run as one fused pass
+        tfms = [FeatureDropout(0.1), GaussianNoise(0.1)] if 'aug' in kind else None # fused into the gather
         dl = BatchLoader(ds, bs=BS, shuffle=True, drop_last=True, seed=0, tfms=tfms, num_workers=2 if kind == 'ours_workers2' else 0)
     elif kind == 'naive': # per-item windows + default collate, over the same array
         x = torch.from_numpy(panel.x).transpose(0, 1) # (A, T, F) view
@@ -62,11 +68,11 @@ def _setup(kind, panel):
     else: # a copy of the same bytes per batch, from random offsets, into a reused buffer
         flat = torch.from_numpy(panel.x.transpose(1, 0, 2)).view(-1); m = BS * L * F; buf = torch.empty(m)
         g = torch.Generator().manual_seed(0)
-        if kind == 'memcpy': # torch's copy_, parallel over the 2 threads: the stricter reference
+        if kind == 'copy_threads': # torch's copy_, parallel over the 2 threads: the stricter reference
             def run(nb):
                 for o in torch.randint(0, flat.numel() - m, (nb,), generator=g).tolist(): buf.copy_(flat[o:o + m])
                 return nb * BS
-        else: # 'memcpy_libc': the C library's memcpy (one thread), through ctypes.memmove
+        else: # 'memcpy': the C library's memcpy (one thread), through ctypes.memmove
             import ctypes
             src, dst, nbytes = flat.data_ptr(), buf.data_ptr(), m * 4
             def run(nb, keep=(flat, buf)): # `keep` holds the buffers whose raw pointers are used
@@ -74,16 +80,20 @@ def _setup(kind, panel):
                 return nb * BS
         return run
     state = {'it': iter(dl)}
+    torch_path = kind.endswith('_torchpath')
     def run(nb): # steady state: one iterator across rounds (a new epoch only when one ends), as in training
+        from ai_trading_framework.kernels import no_kernels
         n = 0
-        for _ in range(nb):
-            try: xb, yb = next(state['it'])
-            except StopIteration: state['it'] = iter(dl); xb, yb = next(state['it'])
-            n += len(xb)
+        with no_kernels() if torch_path else contextlib.nullcontext():
+            for _ in range(nb):
+                try: xb, yb = next(state['it'])
+                except StopIteration: state['it'] = iter(dl); xb, yb = next(state['it'])
+                n += len(xb)
         return n
     return run
 
-N_BATCHES = {'ours': 1000, 'ours_aug': 1000, 'ours_workers2': 300, 'naive': 30, 'memcpy': 1000, 'memcpy_libc': 1000}
+N_BATCHES = {'ours': 1000, 'ours_aug': 1000, 'ours_torchpath': 1000, 'ours_aug_torchpath': 1000, 'ours_workers2': 300,
+             'naive': 30, 'memcpy': 1000, 'copy_threads': 1000}
 
 def case(what, n_bars, n_assets):
     "Throughput of every kind, interleaved over rounds (the machine is shared: best of 5), or the RSS of one kind."
@@ -91,13 +101,15 @@ def case(what, n_bars, n_assets):
     torch.set_num_threads(2)
     panel = _panel(n_bars, n_assets)
     if what == 'speed':
+        from ai_trading_framework.kernels import kernel_info
         runs = {k: _setup(k, panel) for k in N_BATCHES}
         best = {k: 0.0 for k in runs}
         for run in runs.values(): run(5) # warm-up: first epoch's order, noise bank, worker start
         for _ in range(5):
             for k, run in runs.items():
                 t0 = time.perf_counter(); n = run(N_BATCHES[k]); best[k] = max(best[k], n / (time.perf_counter() - t0))
-        print(json.dumps(best)); return
+        info = kernel_info()
+        print(json.dumps({**best, 'kernel': info['available'], 'kernel_openmp': info['openmp']})); return
     Path('/proc/self/clear_refs').write_text('5') # reset the peak RSS: what follows is the loader's
     base = _rss_mib()
     _setup(what, panel)(N_BATCHES[what])
@@ -121,26 +133,30 @@ def main():
     for label, (T, A) in {'single': (1_000_000, 1), 'multi': (10_000, 100)}.items():
         sps = sub('speed', T, A)
         mem = [sub(k, T, A) for k in ('ours', 'ours_aug')]
-        res[label] = dict(samples_per_s=sps['ours'], samples_per_s_augmented=sps['ours_aug'], naive_samples_per_s=sps['naive'],
-                          memcpy_samples_per_s=sps['memcpy'], x_naive=sps['ours'] / sps['naive'], x_memcpy=sps['ours'] / sps['memcpy'],
-                          x_memcpy_augmented=sps['ours_aug'] / sps['memcpy'], workers2_samples_per_s=sps['ours_workers2'],
-                          memcpy_libc_samples_per_s=sps['memcpy_libc'], x_memcpy_libc=sps['ours'] / sps['memcpy_libc'],
-                          x_memcpy_libc_augmented=sps['ours_aug'] / sps['memcpy_libc'],
-                          x_workers2_vs_single=sps['ours_workers2'] / sps['ours'], extra_rss_mib=max(m['extra_rss_mib'] for m in mem),
-                          data_mib=mem[0]['data_mib'])
+        o, oa = sps['ours'], sps['ours_aug']
+        res[label] = dict(samples_per_s=o, samples_per_s_augmented=oa, naive_samples_per_s=sps['naive'],
+                          memcpy_samples_per_s=sps['memcpy'], copy_threads_samples_per_s=sps['copy_threads'],
+                          x_naive=o / sps['naive'], x_memcpy=o / sps['memcpy'], x_memcpy_augmented=oa / sps['memcpy'],
+                          x_copy_threads=o / sps['copy_threads'], x_copy_threads_augmented=oa / sps['copy_threads'],
+                          x_torch_path=o / sps['ours_torchpath'], x_torch_path_augmented=oa / sps['ours_aug_torchpath'],
+                          workers2_samples_per_s=sps['ours_workers2'], x_workers2_vs_single=sps['ours_workers2'] / o,
+                          extra_rss_mib=max(m['extra_rss_mib'] for m in mem), data_mib=mem[0]['data_mib'],
+                          kernel=sps['kernel'], kernel_openmp=sps['kernel_openmp'])
         rows.append({'case': f'{label}: {T:,} bars x {A} assets x {F}', **{k: res[label][k] for k in
-                     ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'x_memcpy_libc', 'x_memcpy_libc_augmented',
-                      'x_workers2_vs_single', 'extra_rss_mib', 'data_mib')}})
+                     ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'x_copy_threads', 'x_copy_threads_augmented',
+                      'x_torch_path', 'x_torch_path_augmented', 'x_workers2_vs_single', 'extra_rss_mib', 'data_mib')}})
     s = res['single']
-    out = {**{k: s[k] for k in ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'x_memcpy_libc', 'x_memcpy_libc_augmented',
-                                'extra_rss_mib', 'data_mib')},
-           'rss_limit_mib': 1.2 * s['data_mib'] + 64, 'cases': res, 'import_datasets_extra_s': import_cost(),
+    keys = ('samples_per_s', 'x_naive', 'x_memcpy', 'x_memcpy_augmented', 'x_copy_threads', 'x_copy_threads_augmented',
+            'x_torch_path', 'x_torch_path_augmented', 'extra_rss_mib', 'data_mib', 'kernel')
+    out = {**{k: s[k] for k in keys}, 'rss_limit_mib': 1.2 * s['data_mib'] + 64, 'cases': res, 'import_datasets_extra_s': import_cost(),
            'targets': {'x_memcpy': 0.8, 'x_naive': 12, 'x_memcpy_augmented': 0.5, 'extra_rss_mib': '<= 1.2 x data_mib + 64'}}
     notes = ('Targets: x_memcpy >= 0.8, x_naive >= 12, x_memcpy_augmented >= 0.5, extra_rss_mib <= 1.2 x data_mib + 64; '
              f"`import ai_trading_framework.datasets` adds {out['import_datasets_extra_s']:.3f} s to numpy+pandas+torch (target <= 0.3 s). "
-             'Best of 5 interleaved rounds per loader, lookback 64, batch 256, shuffled, torch threads 2, CPU. '
-             '`x_memcpy*` compare with torch `copy_` of the same bytes on both threads (the stricter reference); '
-             '`x_memcpy_libc*` with the C library memcpy (one thread), the literal reading of the target.')
+             'Best of 5 interleaved rounds per loader, lookback 64, batch 256, shuffled, torch threads 2, CPU, '
+             f"compiled gather kernel {'in use' if s['kernel'] else 'NOT available (torch path)'}. "
+             '`x_memcpy*`: against the C library memcpy of the same bytes per batch (one call, one thread), the literal target; '
+             '`x_copy_threads*`: against torch `copy_` of the same bytes on both threads, a stricter reference the targets do not name; '
+             '`x_torch_path*`: against the same loader on its torch fallback (ATF_KERNELS=0). Augmented = feature dropout + noise.')
     write_results('loader', out, md_table(rows), notes)
     print(json.dumps(out, indent=1))
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# System packages the tests use for real: PostgreSQL (a throwaway cluster per test session) and
-# headless Chromium (page rendering tests). Installed from Debian when missing and we are root.
+# System packages the tests use for real: PostgreSQL (a throwaway cluster per test session),
+# headless Chromium (page rendering tests) and a C compiler (the loader's gather kernel, 07_kernels;
+# without one the loader falls back to torch, and the kernel tests say so). Installed from Debian when
+# missing and we are root.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 [ ${#need[@]} -eq 0 ] && { echo "ok: system packages present"; exit 0; }
 if [ "$(id -u)" != 0 ]; then
   echo "missing system packages: ${need[*]} (install them with apt-get as root)"; exit 1
