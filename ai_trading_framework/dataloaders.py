@@ -125,10 +125,11 @@ class GaussianNoise:
         "This batch's noise as (bank, first row): the slice `noise` returns, without making it (what the gather kernel reads)."
         F, device = shape[-1], _CPU if device is None else torch.device(device)
         bank = self.bank
-        if bank is None or bank.device != device: # (rows, F) normals, pre-scaled per feature: one add per batch
+        if bank is None or self._bank_key != (device, F): # (rows, F) normals, pre-scaled per feature: one add per batch
             g = torch.Generator(device=device).manual_seed(int(self.bank_seed))
             bank = self.bank = torch.randn(self.bank_size // F, F, generator=g, device=device) * self.scale.to(device)
-        n = len(bank) - math.prod(shape) // F + 1
+            self._bank_key = (device, F)
+        n = bank.shape[0] - math.prod(shape) // F + 1
         if n < 1: raise ConfigError(f'batch of {math.prod(shape)} values exceeds the noise bank of {self.bank_size}: raise bank_size')
         return bank, int(rngs.np.integers(0, n))
     def noise(self, shape, rngs, device=None) -> torch.Tensor:
@@ -152,10 +153,11 @@ class FeatureDropout:
         if B > self.bank_size // F: # a batch larger than the bank: fresh draws
             return torch.from_numpy((rngs.np.random((B, 1, F), dtype=np.float32) >= self.p).astype(np.float32)).to(device)
         bank = self.bank
-        if bank is None or bank.device != device or bank.shape[1] != F:
+        if bank is None or self._bank_key != (device, F):
             g = torch.Generator(device=device).manual_seed(int(np.random.SeedSequence([self.bank_seed, 0xD0]).generate_state(1)[0]))
             bank = self.bank = (torch.rand(self.bank_size // F, F, generator=g, device=device) >= self.p).float() # not the noise bank's stream
-        return bank, int(rngs.np.integers(0, len(bank) - B + 1))
+            self._bank_key = (device, F)
+        return bank, int(rngs.np.integers(0, bank.shape[0] - B + 1))
     def keep(self, shape, rngs, device=None) -> torch.Tensor:
         "The (B, 1, F) mask of kept features, as 0/1 floats, for a batch of `shape` (B, L, F)."
         k = self.keep_at(shape, rngs, device)

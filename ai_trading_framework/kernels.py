@@ -189,7 +189,7 @@ def _gather_torch(src, starts, win, step, nf, keep, noise):
     if noise is not None: out.add_(noise.view(-1, win))
     return out
 
-# %% ../nbs/07_kernels.ipynb #f2f0fe49
+# %% ../nbs/07_kernels.ipynb #a4d1e90e
 def gather_batches(src:torch.Tensor, # 1-D contiguous values
                    starts:torch.Tensor, # (N,) int64 window starts in the epoch's order (as in `gather_windows`)
                    bs:int, # windows per batch; the last batch may be shorter
@@ -202,7 +202,7 @@ def gather_batches(src:torch.Tensor, # 1-D contiguous values
     "Yield (b, *shape) batches of windows from `src` at `starts`, `bs` at a time: `gather_windows` per batch, minus its per-call cost."
     win, nf = math.prod(shape), step if nf is None else nf
     if check: _check(src, starts, win, step, nf, None, None)
-    starts, n = starts.contiguous(), len(starts)
+    starts, n = starts.contiguous(), starts.shape[0]
     n_batches = math.ceil(n / bs) if n_batches is None else n_batches
     fast, banks = src.dtype == torch.float32 and src.device.type == 'cpu', {} # banks checked once per call: id -> (bank, values per row, values, address)
     for i in range(n_batches):
