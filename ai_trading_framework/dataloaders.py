@@ -73,8 +73,7 @@ BatchLoader._batches, BatchLoader.__iter__ = _batches, _iter
 def _fetch(self:BatchLoader, batches, order, affine=None):
     "Gather each index batch, in this process or in `num_workers` processes (same order either way)."
     if self.num_workers == 0:
-        if affine: return self.dataset.iter_batches(order, self.bs, len(self), affine=affine)
-        if hasattr(self.dataset, 'iter_batches'): return self.dataset.iter_batches(order, self.bs, len(self))
+        if hasattr(self.dataset, 'iter_batches'): return self.dataset.iter_batches(order, self.bs, len(self), **({'affine': affine} if affine else {}))
         return (self.dataset.__getitems__(b) for b in batches)
     return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=[b.tolist() for b in list(batches)], collate_fn=_identity,
                                             num_workers=self.num_workers, persistent_workers=False))
@@ -118,7 +117,7 @@ class GaussianNoise:
     def __init__(self, std:float=0.05, # noise scale in units of each feature's training std
                  bank_size:int=2**22): # normals in the noise bank (see the decision above)
         if std < 0: raise ConfigError(f'std={std} must be >= 0')
-        self.std, self.bank_size, self.bank, self.scale, self.bank_seed = std, bank_size, None, None, 0
+        self.std, self.bank_size, self.bank, self.scale, self.bank_seed, self._bank_key = std, bank_size, None, None, 0, None
     def setup(self, ds, seed:int=0): # the bank is drawn from the loader's seed
         self.scale, self.bank, self.bank_seed = _train_feature_std(ds) * self.std, None, seed
     def noise_at(self, shape, rngs, device=None):
@@ -145,7 +144,7 @@ class FeatureDropout:
     def __init__(self, p:float=0.1, # probability a feature is dropped from a sample
                  bank_size:int=2**20): # 0/1 values in the mask bank (see the decision above); 0: fresh draws every batch
         if not 0 <= p < 1: raise ConfigError(f'p={p} must be in [0, 1)')
-        self.p, self.bank_size, self.bank, self.bank_seed = p, bank_size, None, 0
+        self.p, self.bank_size, self.bank, self.bank_seed, self._bank_key = p, bank_size, None, 0, None
     def setup(self, ds, seed:int=0): self.bank, self.bank_seed = None, seed # the bank is drawn from the loader's seed
     def keep_at(self, shape, rngs, device=None):
         "This batch's mask as (bank, first row) of the (lazily drawn) mask bank, or as a fresh (B, 1, F) tensor when B exceeds the bank."

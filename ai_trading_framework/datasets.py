@@ -329,15 +329,10 @@ def _getitem(self:SupervisedDataset, i:int):
 SupervisedDataset.__getitem__ = _getitem
 
 # %% ../nbs/00_datasets.ipynb #1cb73705
-def _gather(self:SupervisedDataset, w, keep=None, noise=None):
-    "Windows starting at asset-major rows `w` as (B, lookback, F), times `keep` plus `noise` in the same pass (see `07_kernels`)."
-    L, F = self.lookback, self.n_features
-    return gather_windows(self._flat, w, L * F, step=F, keep=keep, noise=noise, check=False).view(-1, L, F) # rows valid by construction
-
 def _getitems(self:SupervisedDataset, idxs):
     "A whole batch in one vectorised gather: (xb (B, lookback, F), yb) or (xb, asset, yb)."
-    i = torch.as_tensor(idxs, dtype=torch.long)
-    xb = _gather(self, self._w[i])
+    i, L, F = torch.as_tensor(idxs, dtype=torch.long), self.lookback, self.n_features
+    xb = gather_windows(self._flat, self._w[i], L * F, step=F, check=False).view(-1, L, F) # window rows are valid by construction
     return (xb, self._a[i], self._ys[i]) if self.with_asset else (xb, self._ys[i])
 SupervisedDataset.__getitems__ = _getitems
 

@@ -57,7 +57,7 @@ void atf_gather(const float *restrict src, const int64_t *restrict starts, int64
 '''
 _FLAGS = ['-O3', '-fPIC', '-shared', '-std=c99', '-ffp-contract=off'] # no contraction: `s * k + z` rounds as torch's mul then add
 
-# %% ../nbs/07_kernels.ipynb #b8e5b953
+# %% ../nbs/07_kernels.ipynb #48674e61
 def cache_dir() -> Path:
     "Where compiled kernels live: `$ATF_CACHE_DIR/kernels`, else `$XDG_CACHE_HOME` or `~/.cache`, `/ai_trading_framework/kernels`."
     root = os.environ.get('ATF_CACHE_DIR') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'ai_trading_framework'
@@ -73,15 +73,16 @@ def _compiler():
 
 def _compile(cc, flags, dst:Path):
     "Compile `_SRC` into `dst` atomically (a temporary file, then a rename); the compiler's last error line, or None."
-    tmp = dst.with_name(f'.{dst.stem}.{os.getpid()}.{threading.get_ident()}')
-    src = tmp.with_suffix('.c'); src.write_text(_SRC)
+    base = f'.{dst.stem}.{os.getpid()}.{threading.get_ident()}' # private to this process and thread
+    src, so = dst.with_name(base + '.c'), dst.with_name(base + '.so')
+    src.write_text(_SRC)
     try:
-        r = subprocess.run([cc, *flags, str(src), '-o', str(tmp.with_suffix('.so'))], capture_output=True, text=True, timeout=120)
+        r = subprocess.run([cc, *flags, str(src), '-o', str(so)], capture_output=True, text=True, timeout=120)
         if r.returncode: return (r.stderr.strip().splitlines() or ['exit status %d' % r.returncode])[-1]
-        os.replace(tmp.with_suffix('.so'), dst); return None
+        os.replace(so, dst); return None
     except (OSError, subprocess.SubprocessError) as e: return str(e)
     finally:
-        src.unlink(missing_ok=True); tmp.with_suffix('.so').unlink(missing_ok=True)
+        src.unlink(missing_ok=True); so.unlink(missing_ok=True)
 
 # %% ../nbs/07_kernels.ipynb #1dcd8261
 def build(directory:Path|None=None): # where to cache the library (default `cache_dir()`)
@@ -161,7 +162,7 @@ def _check_factor(src, t, size, name):
         raise ConfigError(f'{name} must be a contiguous {src.dtype} tensor of {size} values on {src.device}, '
                           f'got {t.dtype} of shape {tuple(t.shape)} on {t.device}')
 
-# %% ../nbs/07_kernels.ipynb #38127f2c
+# %% ../nbs/07_kernels.ipynb #3c23f6ac
 def gather_windows(src:torch.Tensor, # 1-D contiguous values, e.g. a panel's asset-major storage flattened
                    starts:torch.Tensor, # (n,) int64: window i starts at element `starts[i] * step`
                    win:int, # values per window (lookback x features)
@@ -173,12 +174,8 @@ def gather_windows(src:torch.Tensor, # 1-D contiguous values, e.g. a panel's ass
     "(n, win) tensor: `src` windows at `starts`, times `keep`, plus `noise`; one pass in C when it can, else torch."
     nf = step if nf is None else nf
     if check: _check(src, starts, win, step, nf, keep, noise)
-    lib = _lib() if src.dtype == torch.float32 and src.device.type == 'cpu' else None
-    if lib is None: return _gather_torch(src, starts, win, step, nf, keep, noise)
-    out = torch.empty((len(starts), win), dtype=src.dtype)
-    lib.atf_gather(src.data_ptr(), starts.data_ptr(), len(starts), win, step, nf, keep.data_ptr() if keep is not None else None,
-                   noise.data_ptr() if noise is not None else None, out.data_ptr(), torch.get_num_threads())
-    return out
+    affine = (lambda shape: (keep, noise)) if keep is not None or noise is not None else None
+    return next(gather_batches(src, starts, max(len(starts), 1), (win,), step, nf, affine, n_batches=1, check=False)) # one batch of all
 
 def _gather_torch(src, starts, win, step, nf, keep, noise):
     "The same gather in torch: `index_select` on the every-window strided view, then the in-place `keep` and `noise` passes."
@@ -189,7 +186,7 @@ def _gather_torch(src, starts, win, step, nf, keep, noise):
     if noise is not None: out.add_(noise.view(-1, win))
     return out
 
-# %% ../nbs/07_kernels.ipynb #a4d1e90e
+# %% ../nbs/07_kernels.ipynb #6dad5769
 def gather_batches(src:torch.Tensor, # 1-D contiguous values
                    starts:torch.Tensor, # (N,) int64 window starts in the epoch's order (as in `gather_windows`)
                    bs:int, # windows per batch; the last batch may be shorter
@@ -208,12 +205,12 @@ def gather_batches(src:torch.Tensor, # 1-D contiguous values
     for i in range(n_batches):
         b = min(bs, n - i * bs)
         keep, noise = affine((b, *shape)) if affine else (None, None)
+        kp = _addr(src, keep, b * nf, 'keep', banks) if keep is not None else None # checked on either path
+        zp = _addr(src, noise, b * win, 'noise', banks) if noise is not None else None
         lib = _lib() if fast else None
         if lib is None:
             yield _gather_torch(src, starts[i * bs:i * bs + b], win, step, nf, _slice(keep, b * nf), _slice(noise, b * win)).view(b, *shape)
             continue
-        kp = _addr(src, keep, b * nf, 'keep', banks) if keep is not None else None
-        zp = _addr(src, noise, b * win, 'noise', banks) if noise is not None else None
         out = torch.empty((b, *shape), dtype=src.dtype)
         lib.atf_gather(src.data_ptr(), starts.data_ptr() + 8 * i * bs, b, win, step, nf, kp, zp, out.data_ptr(), torch.get_num_threads())
         yield out
@@ -232,7 +229,7 @@ def _addr(src, f, size, name, banks):
     if got is None or got[0] is not bank:
         if bank.dtype != src.dtype or bank.device != src.device or not bank.is_contiguous() or bank.dim() != 2:
             raise ConfigError(f'{name} bank must be a contiguous 2-D {src.dtype} tensor on {src.device}, got {bank.dtype} of shape {tuple(bank.shape)} on {bank.device}')
-        got = banks[id(bank)] = (bank, bank.shape[1], bank.numel(), bank.data_ptr())
+        got = banks[id(bank)] = (bank, bank.shape[1], bank.numel(), bank.data_ptr(), bank.element_size())
     if row < 0 or row * got[1] + size > got[2]:
         raise ConfigError(f'{name} bank of shape {tuple(bank.shape)} has no {size} values from row {row}')
-    return got[3] + row * got[1] * 4 # float32
+    return got[3] + row * got[1] * got[4]
