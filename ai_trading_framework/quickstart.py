@@ -14,7 +14,7 @@ from .synthetic import synthetic_market, add_returns, rolling_volatility
 from .datasets import FeatureSpec, make_panel, SupervisedDataset, Normalizer, chronological_split
 from .dataloaders import trading_dataloaders, datasets_to_dataloaders, BatchLoader, GaussianNoise, FeatureDropout
 from .models.core import create_model
-from .costs import CostModel
+from .portfolio.costs import CostModel
 from .backtest.engine import backtest
 from .backtest.validation import walk_forward
 

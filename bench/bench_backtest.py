@@ -19,7 +19,7 @@ import numpy as np, pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results, md_table
 from ai_trading_framework.backtest.engine import backtest
-from ai_trading_framework.costs import CostModel
+from ai_trading_framework.portfolio.costs import CostModel
 
 FEE, CASH = 0.001, 1e6
 

@@ -1,6 +1,6 @@
 """Integration tests of the data layer: files -> frames -> panels -> splits -> datasets -> loaders.
 
-Unit tests live next to the code in nbs/00_datasets, 01_dataloaders, 02_sources and 03_synthetic; these
+Unit tests live next to the code in nbs/00_datasets, 09_dataloaders, 02_sources and 03_synthetic; these
 cross the module boundaries, start other processes, and check the layer's promises end to end.
 """
 import hashlib, json, subprocess, sys, textwrap

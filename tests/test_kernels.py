@@ -1,4 +1,4 @@
-"""The loader's compiled gather kernel (07_kernels) as a fresh process meets it: built from an empty cache,
+"""The loader's compiled gather kernel (08_kernels) as a fresh process meets it: built from an empty cache,
 built once by several processes starting together, skipped with `ATF_KERNELS=0` or without a compiler, and
 in every case giving the same training batches, augmented or not, bit for bit.
 """

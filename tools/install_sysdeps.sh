@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages the tests use for real: PostgreSQL (a throwaway cluster per test session),
-# headless Chromium (page rendering tests) and a C compiler (the loader's gather kernel, 07_kernels;
+# headless Chromium (page rendering tests) and a C compiler (the loader's gather kernel, 08_kernels;
 # without one the loader falls back to torch, and the kernel tests say so). Installed from Debian when
 # missing and we are root.
 set -euo pipefail

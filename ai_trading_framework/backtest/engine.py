@@ -10,9 +10,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from ..core import ConfigError, DataValidationError
-from ..costs import CostModel
-from .metrics import compute_metrics, periods_per_year, _longest_run
-from .signals import SIGNAL_RULES, signal_weights, _as_wide
+from ..portfolio.costs import CostModel
+from ..portfolio.metrics import compute_metrics, periods_per_year, _longest_run
+from ..portfolio.signals import SIGNAL_RULES, signal_weights, _as_wide
 
 # %% auto #0
 __all__ = ['BacktestResult', 'backtest', 'random_case']

@@ -13,7 +13,7 @@ from ..core import ATFError, ConfigError, LookaheadError
 from ..datasets import purge_overlaps
 from fastcore.basics import patch
 from fastcore.meta import delegates
-from .metrics import sharpe_ratio, compute_metrics, periods_per_year
+from ..portfolio.metrics import sharpe_ratio, compute_metrics, periods_per_year
 from .engine import backtest
 
 # %% auto #0

@@ -10,7 +10,8 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.meta import delegates
 from ..core import ConfigError
-from .core import Encoder, SequencePool, register_model, make_config, check_int, check_fraction
+from .core import Encoder, SequencePool, register_model, make_config
+from ..core import check_int, check_fraction
 
 # %% auto #0
 __all__ = ['CausalConv1d', 'CNNEncoder', 'cnn_config', 'TemporalBlock', 'tcn_levels', 'TCNEncoder', 'tcn_config']

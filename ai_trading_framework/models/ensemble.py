@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 from ..core import ConfigError, ATFError
-from .core import TradingModel, n_params, check_choice, check_int, save_model, load_model, get_device
+from ..core import check_choice, check_int, get_device
+from .core import TradingModel, n_params, save_model, load_model
 from ..datasets import purge_overlaps
 
 # %% auto #0

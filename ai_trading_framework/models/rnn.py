@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from fastcore.meta import delegates
-from .core import Encoder, SequencePool, register_model, make_config, check_int, check_fraction
+from .core import Encoder, SequencePool, register_model, make_config
+from ..core import check_int, check_fraction
 
 # %% auto #0
 __all__ = ['RNNEncoder', 'LSTMEncoder', 'GRUEncoder', 'lstm_config', 'gru_config']

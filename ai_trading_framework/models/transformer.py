@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from fastcore.meta import delegates
 from ..core import ConfigError
-from .core import Encoder, SequencePool, register_model, make_config, check_int, check_choice, check_fraction
+from .core import Encoder, SequencePool, register_model, make_config
+from ..core import check_int, check_choice, check_fraction
 
 # %% auto #0
 __all__ = ['PositionalEncoding', 'CausalTransformerEncoder', 'transformer_config', 'resolve_groups', 'GroupEmbedding',

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from ai_trading_framework.synthetic import synthetic_market
-from ai_trading_framework.costs import CostModel
+from ai_trading_framework.portfolio.costs import CostModel
 from ai_trading_framework.backtest.engine import backtest
 
 @pytest.fixture(scope='module')

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from ai_trading_framework.backtest.engine import backtest, random_case
-from ai_trading_framework.backtest.metrics import compute_metrics
-from ai_trading_framework.costs import CostModel
+from ai_trading_framework.portfolio.metrics import compute_metrics
+from ai_trading_framework.portfolio.costs import CostModel
 
 def _empyrical():
     try: import empyrical

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from ai_trading_framework.core import LookaheadError
-from ai_trading_framework.costs import CostModel
+from ai_trading_framework.portfolio.costs import CostModel
 from ai_trading_framework.sources import load_csv
 from ai_trading_framework.synthetic import add_returns, rolling_volatility, rolling_zscore
 from ai_trading_framework.backtest.engine import backtest
-from ai_trading_framework.backtest.metrics import sharpe_ratio
+from ai_trading_framework.portfolio.metrics import sharpe_ratio
 from ai_trading_framework.backtest.validation import (check_lookahead, walk_forward, CombinatorialPurgedCV,
                                                       cpcv_path_sharpes)
 

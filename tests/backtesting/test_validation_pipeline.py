@@ -7,7 +7,7 @@ import torch
 from ai_trading_framework.core import set_seed
 from ai_trading_framework.synthetic import synthetic_market, add_returns, rolling_volatility
 from ai_trading_framework.datasets import FeatureSpec, make_panel, Normalizer, SupervisedDataset, RLDataset
-from ai_trading_framework.backtest.metrics import information_coefficient
+from ai_trading_framework.portfolio.metrics import information_coefficient
 from ai_trading_framework.backtest.validation import walk_forward, check_lookahead, dataset_windows
 
 LOOKBACK = 8

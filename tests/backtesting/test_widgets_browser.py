@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ai_trading_framework.synthetic import synthetic_market
 from ai_trading_framework.backtest.engine import backtest
-from ai_trading_framework.costs import CostModel
+from ai_trading_framework.portfolio.costs import CostModel
 from ai_trading_framework.backtest.widgets import interactive_backtest, save_widget_html
 
 def _chromium() -> str:
