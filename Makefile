@@ -9,12 +9,19 @@ BSTAMP := $(VENV)/.installed-bench
 # The CPU wheel on this machine's disk is taken only for this exact pin. A venv that already has a
 # torch in the supported range (a CUDA build, say) keeps it: see tools/setup_venv.sh.
 TORCH  ?= torch==2.13.0
+# The venv first on PATH in every recipe: whatever a tool runs by name (nbdev's fallbacks run `pip install -e`,
+# tests run `python`) is the venv's, never the system's.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: quickstart test check-export check-clean check-readme nbtest nbtest-slow pytest sysdeps bench lab export readme venv help
+.PHONY: quickstart test check-export check-clean check-readme check-docs check-wheel nbtest nbtest-slow nbtest-net pytest sysdeps bench lab export readme venv help docs
 
 help:
 	@echo "make quickstart  - set up .venv and run the main job on the synthetic market"
 	@echo "make test        - set up and run every check and test (what CI runs)"
+	@echo "make check-docs  - every notebook goes through nbdev's docs processing (no cell mixes imports with code)"
+	@echo "make check-wheel - build the sdist and wheel, install the wheel in a throwaway venv, import every module"
+	@echo "make nbtest-net  - run the #| net cells (they need the internet: npm registry, ...); not part of make test"
+	@echo "make docs        - build the docs site offline into _docs/ (view: python3 -m http.server -d _docs)"
 	@echo "make bench       - install the bench extra and run the benchmarks in bench/"
 	@echo "make lab         - start JupyterLab on nbs/"
 
@@ -33,8 +40,12 @@ quickstart: $(STAMP)
 sysdeps:
 	bash tools/install_sysdeps.sh
 
-# CI order: export in sync, notebooks clean, notebook tests, then pytest. Stops at the first failure.
-test: $(STAMP) sysdeps check-export check-clean check-readme nbtest nbtest-slow pytest
+# CI order: export in sync, notebooks clean, docs processing, notebook tests, pytest, then the wheel as users get it.
+# Stops at the first failure. Tests run in a fresh temporary folder (TMPDIR, ATF_CACHE_DIR), removed afterwards:
+# see tools/with_tmp.sh. Where the venv's torch sees CUDA the #| gpu cells and the gpu-marked tests run too; the
+# output says which way it went.
+test: DOCS_FLAGS = --check
+test: $(STAMP) sysdeps check-export check-clean check-readme check-docs nbtest nbtest-slow docs pytest check-wheel
 
 check-export: $(STAMP)
 	@before=$$( (git status --porcelain -- ai_trading_framework; git diff -- ai_trading_framework) | md5sum); \
@@ -58,17 +69,38 @@ check-readme:
 readme:
 	python3 tools/make_readme.py
 
+# nbdev's docs processing of every notebook (what nbdev_proc_nbs runs, without its Quarto installer), in memory
+check-docs: $(STAMP)
+	bash tools/with_tmp.sh $(PY) tools/check_docs.py
+
+# The docs site, offline (the Quarto site is CI's deploy.yml): nbs/ -> _proc/ (nbdev's processors) -> _docs/.
+# `make docs` rewrites a stale nbs/sidebar.yml (commit it); under `make test` a stale one fails (--check).
+docs: $(STAMP)
+	$(PY) tools/build_docs.py $(DOCS_FLAGS)
+
+# the #| gpu cells join in where CUDA is present (tools/nbtest.sh says so either way)
 nbtest: $(STAMP)
-	$(BIN)/nbdev_test
+	VENV=$(VENV) bash tools/nbtest.sh
 	@echo "ok: nbdev_test"
 
 # the cells flagged `#| slow` (real training runs, worker processes): about 20 s more on 2 cores
 nbtest-slow: $(STAMP)
-	$(BIN)/nbdev_test --flags slow
+	VENV=$(VENV) bash tools/nbtest.sh slow
 	@echo "ok: nbdev_test --flags slow"
 
+# the cells flagged `#| net` need the internet (the npm registry, ...): run them by hand or on a connected CI
+nbtest-net: $(STAMP)
+	@nbs=$$(grep -l '"#| net' nbs/*.ipynb || true); \
+	if [ -z "$$nbs" ]; then echo "no #| net cells"; exit 0; fi; \
+	for nb in $$nbs; do echo "== $$nb"; bash tools/with_tmp.sh $(BIN)/nbdev_test --path $$nb --flags net; done
+
+# tests/conftest.py skips the gpu-marked tests, saying so, where CUDA is absent
 pytest: $(STAMP)
-	$(BIN)/python -m pytest tests/ -p no:cacheprovider
+	bash tools/with_tmp.sh $(PY) -m pytest tests/ -p no:cacheprovider
+
+# the package as users install it: sdist, wheel from the sdist, installed in a throwaway venv, every module imported
+check-wheel: $(STAMP)
+	$(PY) tools/check_wheel.py
 
 bench: $(BSTAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
@@ -78,4 +110,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=nbs --no-browser --ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 export: $(STAMP)
-	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && python3 tools/make_readme.py
+	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && python3 tools/make_readme.py && $(PY) tools/build_docs.py --sidebar

@@ -23,6 +23,7 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), cfg['license'])
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 bench_requirements = shlex.split(cfg.get('bench_requirements', ''))
+wandb_requirements = shlex.split(cfg.get('wandb_requirements', ''))
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -35,8 +36,9 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data = True,
+    package_data = {cfg['lib_name']: ['widget-js/*']}, # the vendored JavaScript of offline widget pages (see widget-js/README.md)
     install_requires = requirements,
-    extras_require={'dev': dev_requirements, 'bench': bench_requirements},
+    extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'wandb': wandb_requirements},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

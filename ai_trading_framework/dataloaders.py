@@ -9,8 +9,10 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import torch
-from .core import ConfigError, get_device, to_device, make_rng
-from .datasets import FeatureSpec, SupervisedDataset, make_datasets
+from fastcore.basics import patch
+from .core import ConfigError, get_device, to_device, make_rng, check_int, check_number, check_fraction, warn_input
+from .features import FeatureSpec
+from .datasets import SupervisedDataset, make_datasets
 
 # %% auto #0
 __all__ = ['BatchLoader', 'GaussianNoise', 'FeatureDropout', 'TimeMask', 'MagnitudeScale', 'Mixup', 'datasets_to_dataloaders',
@@ -39,22 +41,27 @@ class BatchLoader:
                  device=None, # where batches go (see `get_device`)
                  tfms=None, # batch transforms, applied in order (only give them to the training loader)
                  num_workers:int=0): # >0: load in worker processes (see the decision above)
-        if bs < 1: raise ConfigError(f'bs={bs} must be >= 1')
+        check_int('bs', bs); check_int('num_workers', num_workers, 0); check_int('seed', seed, 0)
         if len(dataset) == 0: raise ConfigError(f'dataset is empty: no sample has a full window and a known label ({dataset!r})')
+        if drop_last and bs > len(dataset):
+            warn_input(f'drop_last=True with bs={bs} > {len(dataset)} samples gives no batch at all; lower bs or pass drop_last=False')
         self.dataset, self.bs, self.shuffle, self.drop_last, self.seed = dataset, bs, shuffle, drop_last, seed
         self.device, self.tfms, self.num_workers, self.epoch = get_device(device), list(tfms or []), num_workers, 0
         for t in self.tfms:
             if hasattr(t, 'setup'): t.setup(dataset, seed)
-    n = property(lambda self: len(self.dataset))
+    @property
+    def n(self) -> int: "Samples in the dataset."; return len(self.dataset)
     def __len__(self): return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
     def __repr__(self): return f'BatchLoader({self.n} samples, bs={self.bs}, shuffle={self.shuffle}, {len(self.tfms)} tfms, {self.device})'
 
 # %% ../nbs/09_dataloaders.ipynb #f1ed815c
+@patch
 def _batches(self:BatchLoader, order):
     "Index batches of `order`, respecting drop_last (lazily: an epoch of a million samples starts at once)."
     return (order[i * self.bs:(i + 1) * self.bs] for i in range(len(self)))
 
-def _iter(self:BatchLoader):
+@patch
+def __iter__(self:BatchLoader):
     "Yield batches for one epoch; the next epoch draws another seeded order."
     s_order, s_aug = _batch_seeds(self.seed, self.epoch); self.epoch += 1
     order = torch.randperm(self.n, generator=torch.Generator().manual_seed(s_order)) if self.shuffle else torch.arange(self.n)
@@ -63,13 +70,13 @@ def _iter(self:BatchLoader):
     affine = None
     if tfms and not move and self.num_workers == 0 and hasattr(tfms[0], 'factors') and isinstance(self.dataset, SupervisedDataset):
         affine, tfms = partial(tfms[0].factors, rngs=rngs), tfms[1:] # x * keep + noise, done by the gather itself
-    for b in self._fetch(_batches(self, order), order, affine):
+    for b in self._fetch(self._batches(order), order, affine):
         if move: b = to_device(b, self.device)
         for t in tfms: b = t(b, rngs)
         yield b
-BatchLoader._batches, BatchLoader.__iter__ = _batches, _iter
 
 # %% ../nbs/09_dataloaders.ipynb #421f57dc
+@patch
 def _fetch(self:BatchLoader, batches, order, affine=None):
     "Gather each index batch, in this process or in `num_workers` processes (same order either way)."
     if self.num_workers == 0:
@@ -78,14 +85,15 @@ def _fetch(self:BatchLoader, batches, order, affine=None):
     return iter(torch.utils.data.DataLoader(self.dataset, batch_sampler=[b.tolist() for b in list(batches)], collate_fn=_identity,
                                             num_workers=self.num_workers, persistent_workers=False))
 def _identity(b): return b
-BatchLoader._fetch = _fetch
 
 # %% ../nbs/09_dataloaders.ipynb #2cafa604
-def _to(self:BatchLoader, device):
+@patch
+def to(self:BatchLoader, device): # 'cpu', 'cuda', a torch.device, or None for the default (see `get_device`)
     "Send future batches to `device` (fastai's `DataLoaders.to`)."
     self.device = get_device(device); return self
 
-def _new(self:BatchLoader, **kwargs):
+@patch
+def new(self:BatchLoader, **kwargs): # options to change: bs, shuffle, drop_last, seed, device, tfms, num_workers, dataset
     "A copy with some options changed, e.g. `new(shuffle=False, tfms=[])` for inference."
     kw = dict(bs=self.bs, shuffle=self.shuffle, drop_last=self.drop_last, seed=self.seed, device=self.device, tfms=self.tfms,
               num_workers=self.num_workers, dataset=self.dataset)
@@ -94,8 +102,8 @@ def _new(self:BatchLoader, **kwargs):
     kw.update(kwargs); ds = kw.pop('dataset')
     return BatchLoader(ds, **kw)
 
-def _one_batch(self:BatchLoader): return next(iter(self.new(shuffle=False, tfms=self.tfms)))
-BatchLoader.to, BatchLoader.new, BatchLoader.one_batch = _to, _new, _one_batch
+@patch
+def one_batch(self:BatchLoader): "The first batch, in dataset order (with the training transforms)."; return next(iter(self.new(shuffle=False, tfms=self.tfms)))
 
 # %% ../nbs/09_dataloaders.ipynb #bf6d7735
 _CPU = torch.device('cpu')
@@ -116,62 +124,101 @@ class GaussianNoise:
     "Add N(0, (std x feature's training std)^2) noise to the inputs."
     def __init__(self, std:float=0.05, # noise scale in units of each feature's training std
                  bank_size:int=2**22): # normals in the noise bank (see the decision above)
-        if std < 0: raise ConfigError(f'std={std} must be >= 0')
-        self.std, self.bank_size, self.bank, self.scale, self.bank_seed, self._bank_key = std, bank_size, None, None, 0, None
-    def setup(self, ds, seed:int=0): # the bank is drawn from the loader's seed
+        self.std, self.bank_size = check_number('std', std, 0), check_int('bank_size', bank_size)
+        self.bank, self.scale, self.bank_seed, self._bank_key = None, None, 0, None
+    def setup(self, ds, # the training dataset: its features' std scale the noise
+              seed:int=0): # the loader's seed, which the bank is drawn from
+        "Called once by the loader, before the first batch."
         self.scale, self.bank, self.bank_seed = _train_feature_std(ds) * self.std, None, seed
-    def noise_at(self, shape, rngs, device=None):
-        "This batch's noise as (bank, first row): the slice `noise` returns, without making it (what the gather kernel reads)."
-        F, device = shape[-1], _CPU if device is None else torch.device(device)
-        bank = self.bank
-        if bank is None or self._bank_key != (device, F): # (rows, F) normals, pre-scaled per feature: one add per batch
-            g = torch.Generator(device=device).manual_seed(int(self.bank_seed))
-            bank = self.bank = torch.randn(self.bank_size // F, F, generator=g, device=device) * self.scale.to(device)
-            self._bank_key = (device, F)
-        n = bank.shape[0] - math.prod(shape) // F + 1
-        if n < 1: raise ConfigError(f'batch of {math.prod(shape)} values exceeds the noise bank of {self.bank_size}: raise bank_size')
-        return bank, int(rngs.np.integers(0, n))
-    def noise(self, shape, rngs, device=None) -> torch.Tensor:
-        "This batch's noise for a batch of `shape` (B, L, F): a contiguous slice of the (lazily drawn) bank."
-        bank, off = self.noise_at(shape, rngs, device)
-        return bank[off:off + math.prod(shape) // shape[-1]].view(shape)
-    def factors(self, shape, rngs): return None, self.noise_at(shape, rngs) # for the gather (CPU batches): x + noise
-    def __call__(self, b, rngs): return (b[0].add_(self.noise(b[0].shape, rngs, b[0].device)),) + tuple(b[1:])
+    def __call__(self, b, # a batch (x (B, lookback, F), ..., y), changed in place
+                 rngs): # the loader's random sources for this epoch
+        return (b[0].add_(self.noise(b[0].shape, rngs, b[0].device)),) + tuple(b[1:])
+
+# %% ../nbs/09_dataloaders.ipynb #f09a0001
+@patch
+def noise_at(self:GaussianNoise, shape, # the batch's (B, lookback, F)
+             rngs, # the loader's random sources: the offset is drawn from `rngs.np`
+             device=None): # where the bank lives (default: the CPU)
+    "This batch's noise as (bank, first row): the slice `noise` returns, without making it (what the gather kernel reads)."
+    F, device = shape[-1], _CPU if device is None else torch.device(device)
+    bank = self.bank
+    if bank is None or self._bank_key != (device, F): # (rows, F) normals, pre-scaled per feature: one add per batch
+        g = torch.Generator(device=device).manual_seed(int(self.bank_seed))
+        bank = self.bank = torch.randn(self.bank_size // F, F, generator=g, device=device) * self.scale.to(device)
+        self._bank_key = (device, F)
+    n = bank.shape[0] - math.prod(shape) // F + 1
+    if n < 1: raise ConfigError(f'batch of {math.prod(shape)} values exceeds the noise bank of {self.bank_size}: raise bank_size')
+    return bank, int(rngs.np.integers(0, n))
+
+@patch
+def noise(self:GaussianNoise, shape, # the batch's (B, lookback, F)
+          rngs, # the loader's random sources
+          device=None, # where the bank lives (default: the CPU)
+         ) -> torch.Tensor:
+    "This batch's noise for a batch of `shape` (B, L, F): a contiguous slice of the (lazily drawn) bank."
+    bank, off = self.noise_at(shape, rngs, device)
+    return bank[off:off + math.prod(shape) // shape[-1]].view(shape)
+
+@patch
+def factors(self:GaussianNoise, shape, # the batch's (B, lookback, F)
+            rngs): # the loader's random sources
+    "What the gather fuses in (CPU batches): no mask, and this batch's noise as (bank, first row)."
+    return None, self.noise_at(shape, rngs)
 
 # %% ../nbs/09_dataloaders.ipynb #7180c24c
 class FeatureDropout:
     "Zero each feature of each sample (its whole window) with probability `p`."
     def __init__(self, p:float=0.1, # probability a feature is dropped from a sample
                  bank_size:int=2**20): # 0/1 values in the mask bank (see the decision above); 0: fresh draws every batch
-        if not 0 <= p < 1: raise ConfigError(f'p={p} must be in [0, 1)')
-        self.p, self.bank_size, self.bank, self.bank_seed, self._bank_key = p, bank_size, None, 0, None
-    def setup(self, ds, seed:int=0): self.bank, self.bank_seed = None, seed # the bank is drawn from the loader's seed
-    def keep_at(self, shape, rngs, device=None):
-        "This batch's mask as (bank, first row) of the (lazily drawn) mask bank, or as a fresh (B, 1, F) tensor when B exceeds the bank."
-        B, F, device = shape[0], shape[2], _CPU if device is None else torch.device(device)
-        if B > self.bank_size // F: # a batch larger than the bank: fresh draws
-            return torch.from_numpy((rngs.np.random((B, 1, F), dtype=np.float32) >= self.p).astype(np.float32)).to(device)
-        bank = self.bank
-        if bank is None or self._bank_key != (device, F):
-            g = torch.Generator(device=device).manual_seed(int(np.random.SeedSequence([self.bank_seed, 0xD0]).generate_state(1)[0]))
-            bank = self.bank = (torch.rand(self.bank_size // F, F, generator=g, device=device) >= self.p).float() # not the noise bank's stream
-            self._bank_key = (device, F)
-        return bank, int(rngs.np.integers(0, bank.shape[0] - B + 1))
-    def keep(self, shape, rngs, device=None) -> torch.Tensor:
-        "The (B, 1, F) mask of kept features, as 0/1 floats, for a batch of `shape` (B, L, F)."
-        k = self.keep_at(shape, rngs, device)
-        return k if isinstance(k, torch.Tensor) else k[0][k[1]:k[1] + shape[0]].view(shape[0], 1, shape[2])
-    def factors(self, shape, rngs): return self.keep_at(shape, rngs), None # for the gather (CPU batches): x * keep
-    def __call__(self, b, rngs): return (b[0].mul_(self.keep(b[0].shape, rngs, b[0].device)),) + tuple(b[1:])
+        self.p, self.bank_size = check_fraction('p', p), check_int('bank_size', bank_size, 0)
+        self.bank, self.bank_seed, self._bank_key = None, 0, None
+    def setup(self, ds, # the training dataset (unused)
+              seed:int=0): # the loader's seed, which the mask bank is drawn from
+        "Called once by the loader, before the first batch."
+        self.bank, self.bank_seed = None, seed
+    def __call__(self, b, # a batch (x (B, lookback, F), ..., y), changed in place
+                 rngs): # the loader's random sources for this epoch
+        return (b[0].mul_(self.keep(b[0].shape, rngs, b[0].device)),) + tuple(b[1:])
+
+# %% ../nbs/09_dataloaders.ipynb #f09a0002
+@patch
+def keep_at(self:FeatureDropout, shape, # the batch's (B, lookback, F)
+            rngs, # the loader's random sources: the offset (or fresh draws) come from `rngs.np`
+            device=None): # where the bank lives (default: the CPU)
+    "This batch's mask as (bank, first row) of the (lazily drawn) mask bank, or as a fresh (B, 1, F) tensor when B exceeds the bank."
+    B, F, device = shape[0], shape[2], _CPU if device is None else torch.device(device)
+    if B > self.bank_size // F: # a batch larger than the bank: fresh draws
+        return torch.from_numpy((rngs.np.random((B, 1, F), dtype=np.float32) >= self.p).astype(np.float32)).to(device)
+    bank = self.bank
+    if bank is None or self._bank_key != (device, F):
+        g = torch.Generator(device=device).manual_seed(int(np.random.SeedSequence([self.bank_seed, 0xD0]).generate_state(1)[0]))
+        bank = self.bank = (torch.rand(self.bank_size // F, F, generator=g, device=device) >= self.p).float() # not the noise bank's stream
+        self._bank_key = (device, F)
+    return bank, int(rngs.np.integers(0, bank.shape[0] - B + 1))
+
+@patch
+def keep(self:FeatureDropout, shape, # the batch's (B, lookback, F)
+         rngs, # the loader's random sources
+         device=None, # where the mask goes (default: the CPU)
+        ) -> torch.Tensor:
+    "The (B, 1, F) mask of kept features, as 0/1 floats, for a batch of `shape` (B, L, F)."
+    k = self.keep_at(shape, rngs, device)
+    return k if isinstance(k, torch.Tensor) else k[0][k[1]:k[1] + shape[0]].view(shape[0], 1, shape[2])
+
+@patch
+def factors(self:FeatureDropout, shape, # the batch's (B, lookback, F)
+            rngs): # the loader's random sources
+    "What the gather fuses in (CPU batches): this batch's mask, and no noise."
+    return self.keep_at(shape, rngs), None
 
 # %% ../nbs/09_dataloaders.ipynb #84905634
 class TimeMask:
     "With probability `p`, zero a random contiguous span of 1..`max_bars` bars of a sample's window."
     def __init__(self, p:float=0.5, # probability a sample is masked
                  max_bars:int=8): # longest masked span
-        if not 0 <= p <= 1 or max_bars < 1: raise ConfigError(f'need 0 <= p <= 1 and max_bars >= 1, got p={p}, max_bars={max_bars}')
-        self.p, self.max_bars = p, max_bars
-    def __call__(self, b, rngs):
+        self.p, self.max_bars = check_number('p', p, 0, 1), check_int('max_bars', max_bars)
+    def __call__(self, b, # a batch (x (B, lookback, F), ..., y), changed in place
+                 rngs): # the loader's random sources for this epoch
         x = b[0]; B, L, _ = x.shape; r = rngs.np
         span = r.integers(1, min(self.max_bars, L) + 1, (B, 1))
         start = (r.random((B, 1)) * (L - span + 1)).astype(np.int64)
@@ -183,9 +230,9 @@ class TimeMask:
 class MagnitudeScale:
     "Multiply each sample's features by 1 + N(0, sigma^2), one factor per (sample, feature)."
     def __init__(self, sigma:float=0.1): # std of the scaling factor around 1
-        if sigma < 0: raise ConfigError(f'sigma={sigma} must be >= 0')
-        self.sigma = sigma
-    def __call__(self, b, rngs):
+        self.sigma = check_number('sigma', sigma, 0)
+    def __call__(self, b, # a batch (x (B, lookback, F), ..., y), changed in place
+                 rngs): # the loader's random sources for this epoch
         x = b[0]
         f = 1 + self.sigma * rngs.np.standard_normal((x.shape[0], 1, x.shape[2]), dtype=np.float32)
         return (x.mul_(torch.from_numpy(f).to(x.device)),) + tuple(b[1:])
@@ -195,11 +242,14 @@ class Mixup:
     "Mix each sample with a shuffled partner: x = lam x + (1-lam) x', same for targets (one-hot for classes)."
     def __init__(self, alpha:float=0.4, # lam ~ Beta(alpha, alpha)
                  n_classes:int|None=None): # set for classification: targets become mixed one-hot probabilities
-        if alpha <= 0: raise ConfigError(f'alpha={alpha} must be > 0')
-        self.alpha, self.n_classes = alpha, n_classes
-    def setup(self, ds, seed:int=0):
+        self.alpha = check_number('alpha', alpha, 0, lo_open=True)
+        self.n_classes = None if n_classes is None else check_int('n_classes', n_classes, 2)
+    def setup(self, ds, # the training dataset: a classification one sets `n_classes`
+              seed:int=0): # the loader's seed (unused)
+        "Called once by the loader, before the first batch."
         if self.n_classes is None and ds.task == 'classification': self.n_classes = ds.n_classes
-    def __call__(self, b, rngs):
+    def __call__(self, b, # a batch (x (B, lookback, F), ..., y)
+                 rngs): # the loader's random sources for this epoch
         x, y = b[0], b[-1]; B = x.shape[0]
         lam = torch.from_numpy(rngs.np.beta(self.alpha, self.alpha, B).astype(np.float32)).to(x.device)
         perm = torch.randperm(B, generator=rngs.torch, device=x.device)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np
 import pandas as pd
-from .core import ConfigError, make_rng
+from .core import make_rng, check_int, check_number
 
 # %% auto #0
 __all__ = ['synthetic_market', 'add_returns', 'rolling_volatility', 'rolling_zscore']
@@ -59,8 +59,8 @@ def synthetic_market(n_bars:int=2000, # bars per asset
                      tz:str|None=None, # time zone of the index, e.g. 'UTC'
                     ) -> pd.DataFrame:
     "OHLCV + `signal` for `n_assets` seeded synthetic assets (see the equations above)."
-    if not -1 < signal_ic < 1: raise ConfigError(f'signal_ic must be in (-1, 1), got {signal_ic!r}')
-    if n_bars < 2 or n_assets < 1: raise ConfigError(f'need n_bars >= 2 and n_assets >= 1, got n_bars={n_bars}, n_assets={n_assets}')
+    check_number('signal_ic', signal_ic, -1, 1, lo_open=True, hi_open=True)
+    check_int('n_bars', n_bars, 2); check_int('n_assets', n_assets); check_number('vol', vol, 0, lo_open=True)
     rng = make_rng(seed)
     k = _regimes(rng, n_bars, n_assets)
     sigma = _garch_paths(rng, n_bars, n_assets, vol, np.array([1.0, 2.0]), k)
@@ -105,7 +105,7 @@ def add_returns(df:pd.DataFrame, # OHLCV frame (single asset or long multi-asset
     px = np.log(df[price_col]) if log else df[price_col]
     g = _per_asset(px)
     for p in ([periods] if isinstance(periods, int) else periods):
-        if p < 1: raise ConfigError(f'periods must be >= 1 bar, got {p}')
+        check_int('periods', p)
         d = (g.diff(p) if log else g.pct_change(p)) if g is not None else (px.diff(p) if log else px.pct_change(p))
         out[f'ret_{p}'] = d
     return out
@@ -116,6 +116,7 @@ def rolling_volatility(df:pd.DataFrame, # frame with a log-return column
                        ret_col:str='ret_1', # return column (see `add_returns`)
                       ) -> pd.Series:
     "Trailing standard deviation of `ret_col` over `lookback` bars, per asset."
+    check_int('lookback', lookback, 2) # the std of one value is NaN
     g = _per_asset(df[ret_col])
     f = lambda s: s.rolling(lookback, min_periods=lookback).std()
     return (g.apply(f) if g is not None else f(df[ret_col])).rename(f'vol_{lookback}')
@@ -126,6 +127,7 @@ def rolling_zscore(df:pd.DataFrame, # input frame
                    lookback:int=20, # bars in the trailing window
                   ) -> pd.Series:
     "(x - trailing mean) / trailing std over `lookback` bars, per asset: a causal normalisation."
+    check_int('lookback', lookback, 2) # the std of one value is NaN
     def f(s):
         r = s.rolling(lookback, min_periods=lookback)
         return (s - r.mean()) / r.std()

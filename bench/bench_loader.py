@@ -28,7 +28,8 @@ def _rss_mib(field='VmRSS'):
 def _panel(n_bars, n_assets):
     "A Panel straight from arrays (the frame -> panel path is not what is measured here)."
     import numpy as np, pandas as pd
-    from ai_trading_framework.datasets import Panel, FeatureSpec
+    from ai_trading_framework.features import FeatureSpec
+    from ai_trading_framework.panel import Panel
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n_assets, n_bars, F), dtype=np.float32).transpose(1, 0, 2) # asset-major storage, as make_panel lays it
     target = rng.standard_normal((n_bars, n_assets, 1), dtype=np.float32); target[-1] = np.nan

@@ -1,6 +1,6 @@
 """Integration tests of the data layer: files -> frames -> panels -> splits -> datasets -> loaders.
 
-Unit tests live next to the code in nbs/00_datasets, 09_dataloaders, 02_sources and 03_synthetic; these
+Unit tests live next to the code in nbs/01_frames .. 09_dataloaders (00_datasets, 04_features, 05_panel, ...); these
 cross the module boundaries, start other processes, and check the layer's promises end to end.
 """
 import hashlib, json, subprocess, sys, textwrap
@@ -12,7 +12,8 @@ import torch
 from ai_trading_framework.core import DataValidationError
 from ai_trading_framework.synthetic import synthetic_market, add_returns
 from ai_trading_framework.sources import load_csv, load_parquet, load_sql
-from ai_trading_framework.datasets import FeatureSpec, make_datasets, make_panel
+from ai_trading_framework.features import FeatureSpec
+from ai_trading_framework.datasets import make_datasets
 from ai_trading_framework.dataloaders import trading_dataloaders, BatchLoader, GaussianNoise, FeatureDropout, TimeMask
 
 SPEC = FeatureSpec(features=['signal', 'ret_1'], horizon=2)
@@ -82,10 +83,10 @@ _REPRO = textwrap.dedent('''
     import hashlib, sys, torch
     from ai_trading_framework.core import set_seed
     from ai_trading_framework.synthetic import synthetic_market
-    from ai_trading_framework.datasets import FeatureSpec
+    from ai_trading_framework.features import FeatureSpec
     from ai_trading_framework.dataloaders import trading_dataloaders, GaussianNoise, FeatureDropout, TimeMask, Mixup
     seed = int(sys.argv[1]); set_seed(seed)
-    dls = trading_dataloaders(synthetic_market(800, n_assets=2, seed=0), FeatureSpec(['signal', 'volume']), lookback=12, bs=32,
+    dls = trading_dataloaders(synthetic_market(800, n_assets=2, seed=0), FeatureSpec(['signal', 'volume']), lookback=12, bs=32, device='cpu',
                               seed=seed, tfms=[GaussianNoise(0.1), FeatureDropout(0.1), TimeMask(0.3), Mixup(0.4)])
     h = hashlib.sha256()
     for epoch in range(2):

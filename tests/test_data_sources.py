@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from ai_trading_framework.core import ConfigError, DataValidationError
-from ai_trading_framework.sources import _table_select, load_frame, load_sql, validate_frame
+from ai_trading_framework.frames import validate_frame
+from ai_trading_framework.sources import _table_select, load_frame, load_sql
 
 
 def _pg_bin(name):

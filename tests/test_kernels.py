@@ -9,11 +9,11 @@ import pytest
 PROBE = r'''
 import hashlib, json, torch
 from ai_trading_framework.synthetic import synthetic_market
-from ai_trading_framework.datasets import FeatureSpec
+from ai_trading_framework.features import FeatureSpec
 from ai_trading_framework.dataloaders import trading_dataloaders, FeatureDropout, GaussianNoise
 from ai_trading_framework.kernels import kernel_info
 df = synthetic_market(600, n_assets=3, seed=2, ragged=True)
-dls = trading_dataloaders(df, FeatureSpec(['signal', 'close', 'volume']), lookback=24, bs=64, seed=7,
+dls = trading_dataloaders(df, FeatureSpec(['signal', 'close', 'volume']), lookback=24, bs=64, seed=7, device='cpu',
                           tfms=[FeatureDropout(0.2), GaussianNoise(0.1)])
 h = hashlib.sha256()
 for xb, yb in dls.train: h.update(xb.numpy().tobytes()); h.update(yb.numpy().tobytes())

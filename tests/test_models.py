@@ -15,7 +15,8 @@ from scipy.stats import spearmanr
 
 from ai_trading_framework.core import set_seed, get_device
 from ai_trading_framework.synthetic import synthetic_market, add_returns
-from ai_trading_framework.datasets import FeatureSpec, make_datasets
+from ai_trading_framework.features import FeatureSpec
+from ai_trading_framework.datasets import make_datasets
 from ai_trading_framework.models.core import create_model, list_models, save_model, load_model, model_spec, pinball_loss
 from ai_trading_framework.models.ensemble import StackingEnsemble
 

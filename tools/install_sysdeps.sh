@@ -2,7 +2,8 @@
 # System packages the tests use for real: PostgreSQL (a throwaway cluster per test session),
 # headless Chromium (page rendering tests) and a C compiler (the loader's gather kernel, 08_kernels;
 # without one the loader falls back to torch, and the kernel tests say so). Installed from Debian when
-# missing and we are root.
+# missing and we are root. Not node/npm: the JavaScript of offline widget pages ships in the package
+# (ai_trading_framework/widget-js), so neither the tests nor users need the npm registry.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

@@ -24,7 +24,7 @@ def metrics_table(metrics:dict) -> pd.DataFrame:
 def summary_html(res) -> str:
     "An HTML summary of a backtest: its settings on one line and the metrics table."
     c = res.config; costs = c['costs']
-    head = (f"<b>Backtest</b>: {res.positions.shape[1]} asset(s), {len(res.equity):,} bars "
+    head = (f"<b>Backtest</b>: {res.prices.shape[1]} asset(s), {len(res.equity):,} bars "
             f"({res.equity.index[0]} to {res.equity.index[-1]}), execution={c['execution']}, fee_convention={costs.fee_convention}, "
             f"initial_cash={c['initial_cash']:,}, final equity={res.equity.iloc[-1]:,.6g}")
     return f'<div>{html.escape(head).replace("&lt;b&gt;", "<b>").replace("&lt;/b&gt;", "</b>")}{metrics_table(res.metrics).to_html()}</div>'

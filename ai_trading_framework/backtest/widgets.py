@@ -4,13 +4,13 @@
 
 # %% ../../nbs/53_backtest.widgets.ipynb #fdcbcf20
 from __future__ import annotations
-import dataclasses, html, json, os, subprocess, sys, tarfile
+import dataclasses, hashlib, html, json, os, subprocess, sys, tarfile, tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
-from ..core import ATFError, ConfigError
+from ..core import ATFError, ConfigError, check_choice
 from ..portfolio.costs import CostModel
 from .engine import backtest
 from ..portfolio.signals import SIGNAL_RULES
@@ -201,42 +201,73 @@ def interactive_backtest(prices, # prices as `backtest` takes them (close Series
     "An interactive backtest of `predictions` (and/or model `versions`): controls, a live figure and a metrics table."
     allv = ({} if predictions is None else {'predictions': predictions}) | dict(versions or {})
     if not allv: raise ConfigError("interactive_backtest needs predictions= or versions={name: predictions}")
-    if signal not in SIGNAL_RULES: raise ConfigError(f"signal={signal!r} is unknown; use one of {SIGNAL_RULES}")
+    check_choice('signal', signal, SIGNAL_RULES)
     return InteractiveBacktest(prices, allv, costs, signal, threshold, **backtest_kw)
 
 # %% ../../nbs/53_backtest.widgets.ipynb #0fb22647
-_NPM_JS = dict(requirejs=('requirejs', '2.3.7', 'package/require.js'),
-               html_manager=('@jupyter-widgets/html-manager', '1.0.15', 'package/dist/embed-amd.js'))
+@dataclasses.dataclass(frozen=True)
+class _PinnedJS:
+    "One file of an npm package, vendored in `ai_trading_framework/widget-js` and pinned by its sha256."
+    pkg:str; version:str; member:str; sha256:str
+    @property
+    def name(self) -> str: return f"{self.pkg.lstrip('@').replace('/', '-')}-{self.version}-{Path(self.member).name}"
 
-def _npm_file(pkg:str, version:str, member:str, cache:Path, npm:str='npm') -> Path:
-    "One file of an npm package, fetched with `npm pack` into `cache` the first time."
-    dest = cache / f"{pkg.lstrip('@').replace('/', '-')}-{version}-{Path(member).name}"
-    if dest.exists(): return dest
-    cache.mkdir(parents=True, exist_ok=True)
-    try: r = subprocess.run([npm, 'pack', f'{pkg}@{version}', '--json', '--pack-destination', str(cache)], capture_output=True, text=True, timeout=300)
-    except FileNotFoundError as e: raise ATFError(f"npm is needed once to fetch {pkg}@{version} for offline widget pages; install node/npm (make sysdeps)") from e
-    if r.returncode: raise ATFError(f"npm pack {pkg}@{version} failed: {r.stderr.strip()[-400:]}; check the npm registry is reachable, or put the file at {dest}")
-    tgz = cache / json.loads(r.stdout)[0]['filename']
-    with tarfile.open(tgz) as t: dest.write_bytes(t.extractfile(member).read())
-    tgz.unlink(); return dest
+_NPM_JS = dict(requirejs=_PinnedJS('requirejs', '2.3.7', 'package/require.js',
+                                   '8215b90000b571bd241d28512c83f59855cecc3158db94b79b2d974c9923b5d2'),
+               html_manager=_PinnedJS('@jupyter-widgets/html-manager', '1.0.15', 'package/dist/embed-amd.js',
+                                      'ca87dff57c70ffb2658794fde0eab0e27e5f5472a1f5df7ab2b08e1039fc4b72'))
+
+def _js_dir() -> Path:
+    "The vendored JavaScript folder, shipped inside the package."
+    import ai_trading_framework
+    return Path(ai_trading_framework.__file__).parent / 'widget-js'
+
+def _read_pinned(f:_PinnedJS, d:Path) -> str:
+    "The text of `f` in folder `d`, its sha256 checked on every call (a file's existence proves nothing)."
+    path = Path(d) / f.name
+    if not path.is_file(): raise ATFError(f"{path} is missing: it is {f.member} of {f.pkg}@{f.version}, shipped with ai_trading_framework; reinstall the package or restore the file from git")
+    data = path.read_bytes(); got = hashlib.sha256(data).hexdigest()
+    if got != f.sha256: raise ATFError(f"{path} has sha256 {got}, expected {f.sha256} ({f.member} of {f.pkg}@{f.version}); it is damaged or another version: reinstall the package or restore the file from git")
+    return data.decode('utf-8')
+
+# %% ../../nbs/53_backtest.widgets.ipynb #120ba591
+def _npm_file(f:_PinnedJS, # the pinned file to fetch
+              dest:Path, # the folder to write it into
+              npm:str='npm', # the npm executable
+              check:bool=True, # refuse a file whose sha256 is not the pin (False only to vendor a new version)
+             ) -> Path:
+    "Fetch `f` with `npm pack` (needs the npm registry) through a temporary folder, then write it into `dest`."
+    with tempfile.TemporaryDirectory() as tmp: # npm's own cache goes there too, not into ~/.npm
+        env = {**os.environ, 'npm_config_cache': str(Path(tmp) / 'npm-cache')}
+        try: r = subprocess.run([npm, 'pack', f'{f.pkg}@{f.version}', '--json', '--pack-destination', tmp], capture_output=True, text=True, timeout=300, cwd=tmp, env=env)
+        except FileNotFoundError as e: raise ATFError(f"npm is needed to fetch {f.pkg}@{f.version} ({npm!r} not found); install node and npm") from e
+        if r.returncode: raise ATFError(f"npm pack {f.pkg}@{f.version} failed: {' | '.join(r.stderr.strip().splitlines()[:3])[:400]}; check that the npm registry is reachable")
+        with tarfile.open(Path(tmp) / json.loads(r.stdout)[0]['filename']) as t: data = t.extractfile(f.member).read()
+    got = hashlib.sha256(data).hexdigest()
+    if check and got != f.sha256: raise ATFError(f"npm pack {f.pkg}@{f.version} gave {f.member} with sha256 {got}, not the pinned {f.sha256}; nothing written")
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    part = dest / f'.{f.name}.{os.getpid()}.part'; part.write_bytes(data); os.replace(part, dest / f.name) # never a half-written file
+    return dest / f.name
 
 # %% ../../nbs/53_backtest.widgets.ipynb #394e902a
 def _anywidget_amd() -> str:
     "anywidget's notebook front end from the installed package, defined as the AMD module 'anywidget'."
-    share = [Path(sys.prefix), Path.home() / '.local', Path('/usr/local'), Path('/usr')]
-    for d in share:
-        f = d / 'share' / 'jupyter' / 'nbextensions' / 'anywidget' / 'index.js'
+    import importlib.util
+    spec = importlib.util.find_spec('anywidget') # the copy inside the package first, then the Jupyter data folders
+    places = [Path(spec.origin).parent / 'nbextension'] if spec and spec.origin else []
+    places += [d / 'share' / 'jupyter' / 'nbextensions' / 'anywidget' for d in (Path(sys.prefix), Path.home() / '.local', Path('/usr/local'), Path('/usr'))]
+    for f in (d / 'index.js' for d in places):
         if f.exists():
             src, tail = f.read_text(), 'define(["@jupyter-widgets/base"], widget_default);'
             if tail not in src: raise ATFError(f"{f} does not end with the expected AMD define; this anywidget version is not supported")
             return src.replace(tail, 'define("anywidget", ["@jupyter-widgets/base"], widget_default);')
     raise ATFError("anywidget's nbextension (nbextensions/anywidget/index.js) is not installed; pip install anywidget")
 
-def widget_js_assets(cache_dir:str|Path|None=None, # where the npm files are cached (default $ATF_JS_CACHE or ~/.cache/ai_trading_framework/js)
+def widget_js_assets(js_dir:str|Path|None=None, # folder holding the pinned files (default: the copies shipped in the package)
                     ) -> dict:
-    "The JavaScript an offline widget page needs: requirejs, the ipywidgets HTML manager and anywidget."
-    cache = Path(cache_dir or os.environ.get('ATF_JS_CACHE') or Path.home() / '.cache' / 'ai_trading_framework' / 'js')
-    out = {k: _npm_file(*v, cache).read_text() for k, v in _NPM_JS.items()}
+    "The JavaScript an offline widget page needs: requirejs and the ipywidgets HTML manager (vendored, sha256-checked), and anywidget."
+    d = Path(js_dir) if js_dir is not None else _js_dir()
+    out = {k: _read_pinned(f, d) for k, f in _NPM_JS.items()}
     out['anywidget'] = _anywidget_amd()
     return out
 

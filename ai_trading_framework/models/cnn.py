@@ -19,10 +19,13 @@ __all__ = ['CausalConv1d', 'CNNEncoder', 'cnn_config', 'TemporalBlock', 'tcn_lev
 # %% ../../nbs/11_models.cnn.ipynb #0111b361
 class CausalConv1d(nn.Conv1d):
     "A `Conv1d` over `(batch, channels, time)` padded on the left only: output t reads inputs <= t."
-    def __init__(self, c_in:int, c_out:int, kernel_size:int, dilation:int=1):
+    def __init__(self, c_in:int, # input channels
+                 c_out:int, # output channels
+                 kernel_size:int, # taps
+                 dilation:int=1): # spacing of the taps, in bars
         super().__init__(c_in, c_out, kernel_size, dilation=dilation)
         self.left = (kernel_size - 1) * dilation
-    def forward(self, x): return super().forward(F.pad(x, (self.left, 0)))
+    def forward(self, x:torch.Tensor): return super().forward(F.pad(x, (self.left, 0))) # (batch, c_in, time)
 
 # %% ../../nbs/11_models.cnn.ipynb #e0addd9d
 @register_model('cnn')
@@ -42,7 +45,8 @@ class CNNEncoder(Encoder):
         self.convs = nn.ModuleList([CausalConv1d(n_features if i == 0 else d_model, d_model, kernel_size) for i in range(n_layers)])
         self.drop, self.norm, self.pool = nn.Dropout(dropout), nn.LayerNorm(d_model), SequencePool(d_model, pool)
 
-    def sequence(self, x, asset=None):
+    def sequence(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                 asset=None): # asset ids (unused)
         h = x.transpose(1, 2)
         for i, conv in enumerate(self.convs):
             y = self.drop(F.gelu(conv(h)))
@@ -58,18 +62,24 @@ def cnn_config(**kwargs):
 # %% ../../nbs/11_models.cnn.ipynb #088e1853
 class TemporalBlock(nn.Module):
     "Two dilated causal convolutions with GELU and dropout, plus a residual (1x1 conv when widths differ)."
-    def __init__(self, c_in:int, c_out:int, kernel_size:int, dilation:int, dropout:float=0.1):
+    def __init__(self, c_in:int, # input channels
+                 c_out:int, # output channels
+                 kernel_size:int, # taps of each convolution
+                 dilation:int, # spacing of the taps, in bars
+                 dropout:float=0.1): # dropout after each activation
         super().__init__()
         self.conv1, self.conv2 = CausalConv1d(c_in, c_out, kernel_size, dilation), CausalConv1d(c_out, c_out, kernel_size, dilation)
         self.drop = nn.Dropout(dropout)
         self.res = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
-    def forward(self, x):
+    def forward(self, x:torch.Tensor): # (batch, c_in, time)
         y = self.drop(F.gelu(self.conv1(x)))
         y = self.drop(F.gelu(self.conv2(y)))
         return F.gelu(y + self.res(x))
 
 # %% ../../nbs/11_models.cnn.ipynb #7eca9763
-def tcn_levels(lookback:int, kernel_size:int) -> int:
+def tcn_levels(lookback:int, # bars the receptive field must cover
+               kernel_size:int, # taps of each dilated convolution
+              ) -> int:
     "The fewest TCN blocks whose receptive field `1 + 2 (k-1)(2^n - 1)` covers `lookback` bars."
     return max(1, math.ceil(math.log2((lookback - 1) / (2 * (kernel_size - 1)) + 1)))
 
@@ -92,7 +102,9 @@ class TCNEncoder(Encoder):
                                       for i in range(n_levels)])
         self.pool = SequencePool(d_model, pool)
 
-    def sequence(self, x, asset=None): return self.blocks(x.transpose(1, 2)).transpose(1, 2)
+    def sequence(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                 asset=None): # asset ids (unused)
+        return self.blocks(x.transpose(1, 2)).transpose(1, 2)
 
 # %% ../../nbs/11_models.cnn.ipynb #daef6772
 @delegates(TCNEncoder.__init__, but=['n_assets', 'feature_groups'])

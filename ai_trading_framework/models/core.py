@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from ..core import ConfigError, ATFError, get_device, check_choice, check_int, check_fraction
 
 # %% auto #0
@@ -30,12 +31,8 @@ class InputDims:
     feature_groups: dict|None = None # group name -> feature indices, for multi-input encoders
 
     def __post_init__(self):
-        for k in ('lookback', 'n_features', 'n_targets', 'n_classes', 'n_assets'):
-            v = getattr(self, k)
-            if hasattr(v, '__index__') and not isinstance(v, bool): v = int(v.__index__()); setattr(self, k, v)  # numpy ints
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f'InputDims.{k} must be a positive int, got {v!r}')
-        if self.n_classes < 2: raise ConfigError(f'InputDims.n_classes must be >= 2, got {self.n_classes}')
+        for k in ('lookback', 'n_features', 'n_targets', 'n_classes', 'n_assets'):  # numpy ints become ints
+            setattr(self, k, check_int(f'InputDims.{k}', getattr(self, k), 2 if k == 'n_classes' else 1))
         if self.feature_groups is not None: self.feature_groups = _check_groups(self.feature_groups, self.n_features)
 
 # %% ../../nbs/10_models.ipynb #184d6e04
@@ -82,7 +79,8 @@ class SequencePool(nn.Module):
         super().__init__()
         self.how = check_choice('pool', how, POOLS)
         self.score = nn.Linear(d, 1, bias=False) if how == 'attention' else None  # a bias would cancel in the softmax
-    def forward(self, seq):
+    def forward(self, seq:torch.Tensor, # (batch, time, d)
+               ) -> torch.Tensor:
         if self.how == 'last': return seq[:, -1]
         if self.how == 'mean': return seq.mean(1)
         if self.how == 'max': return seq.amax(1)
@@ -93,10 +91,14 @@ class SequencePool(nn.Module):
 class Encoder(nn.Module):
     "Base class of the encoders: `(batch, lookback, n_features) -> (batch, d_out)` through `sequence` and `pool`."
     d_out: int # width of the encoded vector
-    def sequence(self, x:torch.Tensor, asset:torch.Tensor|None=None) -> torch.Tensor:
+    def sequence(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                 asset:torch.Tensor|None=None, # asset ids (batch,), for encoders with an asset embedding
+                ) -> torch.Tensor:
         "The per-bar output `(batch, lookback, d_out)`; causal encoders see bars `<= t` at bar t."
         raise NotImplementedError
-    def forward(self, x:torch.Tensor, asset:torch.Tensor|None=None) -> torch.Tensor:
+    def forward(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                asset:torch.Tensor|None=None, # asset ids (batch,), if the encoder uses them
+               ) -> torch.Tensor:
         return self.pool(self.sequence(x, asset))
 
 # %% ../../nbs/10_models.ipynb #60227048
@@ -123,7 +125,8 @@ def list_models() -> list[str]:
     _load_builtins()
     return sorted(_REGISTRY)
 
-def get_encoder_class(name:str) -> type:
+def get_encoder_class(name:str, # a registered model name (see `list_models`)
+                     ) -> type:
     "The encoder class registered under `name`."
     _load_builtins()
     if name not in _REGISTRY: raise ConfigError(f'unknown model name {name!r}; registered: {sorted(_REGISTRY)}')
@@ -152,26 +155,31 @@ TASKS = ('regression', 'classification', 'quantile')
 
 class RegressionHead(nn.Module):
     "Linear head: `(batch, d) -> (batch, n_targets)`."
-    def __init__(self, d:int, n_targets:int=1):
+    def __init__(self, d:int, # width of the encoded vector
+                 n_targets:int=1): # horizons predicted at once
         super().__init__(); self.linear = nn.Linear(d, n_targets)
-    def forward(self, h): return self.linear(h)
+    def forward(self, h:torch.Tensor): return self.linear(h) # encoded vectors (batch, d)
 
 class ClassificationHead(nn.Module):
     "Logits `(batch, n_classes)`, or `(batch, n_classes, n_targets)` for several horizons."
-    def __init__(self, d:int, n_targets:int=1, n_classes:int=3):
+    def __init__(self, d:int, # width of the encoded vector
+                 n_targets:int=1, # horizons predicted at once
+                 n_classes:int=3): # classes per horizon (down/flat/up)
         super().__init__(); self.n_targets, self.n_classes = n_targets, n_classes
         self.linear = nn.Linear(d, n_classes * n_targets)
-    def forward(self, h):
+    def forward(self, h:torch.Tensor): # encoded vectors (batch, d)
         out = self.linear(h)
         return out if self.n_targets == 1 else out.view(-1, self.n_classes, self.n_targets)
 
 # %% ../../nbs/10_models.ipynb #f957b37d
 class QuantileHead(nn.Module):
     "Non-crossing quantiles `(batch, n_targets, n_quantiles)`: the lowest plus softplus increments."
-    def __init__(self, d:int, n_targets:int=1, quantiles=(0.1, 0.5, 0.9)):
+    def __init__(self, d:int, # width of the encoded vector
+                 n_targets:int=1, # horizons predicted at once
+                 quantiles=(0.1, 0.5, 0.9)): # increasing quantile levels in (0, 1)
         super().__init__(); self.n_targets, self.quantiles = n_targets, list(quantiles)
         self.linear = nn.Linear(d, n_targets * len(self.quantiles))
-    def forward(self, h):
+    def forward(self, h:torch.Tensor): # encoded vectors (batch, d)
         out = self.linear(h).view(-1, self.n_targets, len(self.quantiles))
         return torch.cat([out[..., :1], out[..., :1] + F.softplus(out[..., 1:]).cumsum(-1)], -1)
 
@@ -192,31 +200,42 @@ def pinball_loss(pred:torch.Tensor, # predicted quantiles `(..., n_quantiles)`
     return torch.maximum(q * diff, (q - 1) * diff).mean()
 
 # %% ../../nbs/10_models.ipynb #6141bc3d
-def n_params(m:nn.Module) -> int:
+def n_params(m:nn.Module, # any torch module
+            ) -> int:
     "The number of trainable parameters of `m`."
     return sum(p.numel() for p in m.parameters() if p.requires_grad)
 
 class TradingModel(nn.Module):
     "An encoder and a head, with the spec they were built from."
-    def __init__(self, encoder:Encoder, head:nn.Module, name:str, task:str, dims:InputDims, config:dict, head_options:dict):
+    def __init__(self, encoder:Encoder, # maps (batch, lookback, n_features) to (batch, d_model)
+                 head:nn.Module, # maps (batch, d_model) to the task's output
+                 name:str, # the registered name the encoder was built from
+                 task:str, # one of `TASKS`
+                 dims:InputDims, # the input and output shape the model was built for
+                 config:dict, # the encoder's complete config (see `make_config`)
+                 head_options:dict): # the head's options (the quantile levels)
         super().__init__()
         self.encoder, self.head = encoder, head
         self.name, self.task, self.dims, self.config, self.head_options = name, task, dims, config, head_options
-    def forward(self, x:torch.Tensor, asset:torch.Tensor|None=None) -> torch.Tensor:
+    def forward(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                asset:torch.Tensor|None=None, # asset ids (batch,), used by encoders with an asset embedding
+               ) -> torch.Tensor:
         if x.ndim != 3 or x.shape[-1] != self.dims.n_features:
             raise ValueError(f'{self.name} expects input (batch, lookback, {self.dims.n_features}), got {tuple(x.shape)}')
         return self.head(self.encoder(x, asset))
 
 # %% ../../nbs/10_models.ipynb #751c3b2b
-def _summary(self:TradingModel) -> str:
+@patch
+def summary(self:TradingModel) -> str:
     "One line: architecture, task, input and output shapes, parameter count."
     d = self.dims
     out = {'regression': f'{d.n_targets} target(s)', 'classification': f'{d.n_classes} classes x {d.n_targets} target(s)',
            'quantile': f"{len(self.head_options.get('quantiles', []))} quantiles x {d.n_targets} target(s)"}[self.task]
     return (f'{self.name} {self.task}: (batch, {d.lookback}, {d.n_features}) -> d_model {self.encoder.d_out} -> {out}; '
             f'{n_params(self):,} params')
-TradingModel.summary = _summary
-TradingModel.extra_repr = _summary
+
+@patch
+def extra_repr(self:TradingModel) -> str: "The summary, as the first line of the module tree."; return self.summary()
 
 # %% ../../nbs/10_models.ipynb #cd7de06b
 def _make_head(task, d, dims, quantiles):
@@ -308,7 +327,8 @@ def overfit_batch(model:TradingModel, # the model to train (in place)
 # %% ../../nbs/10_models.ipynb #5fa270c8
 SPEC_FORMAT = 'ai_trading_framework.model/1'
 
-def model_spec(model:TradingModel) -> dict:
+def model_spec(model:TradingModel, # a model from `create_model`
+              ) -> dict:
     "Name, task, dims, config and head options of `model`, as a JSON-able dict."
     if not isinstance(model, TradingModel): raise ConfigError(f'model_spec needs a TradingModel (from create_model), got {type(model).__name__}')
     return json.loads(json.dumps({'format': SPEC_FORMAT, 'name': model.name, 'task': model.task, 'dims': asdict(model.dims),

@@ -29,8 +29,12 @@ class RNNEncoder(Encoder):
         self.rnn = self.rnn_cls(n_features, d_model, n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.)
         self.drop, self.pool = nn.Dropout(dropout), SequencePool(d_model, pool)
 
-    def sequence(self, x, asset=None): return self.rnn(x)[0]
-    def forward(self, x, asset=None): return self.drop(self.pool(self.rnn(x)[0]))
+    def sequence(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                 asset=None): # asset ids (unused)
+        return self.rnn(x)[0]
+    def forward(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                asset=None): # asset ids (unused)
+        return self.drop(self.pool(self.rnn(x)[0]))
 
 # %% ../../nbs/12_models.rnn.ipynb #c3688bd0
 @register_model('lstm')

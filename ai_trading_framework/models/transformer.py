@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 from fastcore.meta import delegates
+from fastcore.basics import patch
 from ..core import ConfigError
 from .core import Encoder, SequencePool, register_model, make_config
 from ..core import check_int, check_choice, check_fraction
@@ -19,18 +20,23 @@ __all__ = ['PositionalEncoding', 'CausalTransformerEncoder', 'transformer_config
 # %% ../../nbs/13_models.transformer.ipynb #0afc400d
 class PositionalEncoding(nn.Module):
     "Add a sinusoidal or learned position vector to each bar of `(batch, time, d_model)`."
-    def __init__(self, d_model:int, max_len:int, kind:str='sinusoidal'):
+    def __init__(self, d_model:int, # width of the vectors
+                 max_len:int, # bars covered (a learned encoding covers no more; a sinusoidal one extends)
+                 kind:str='sinusoidal'): # 'sinusoidal' or 'learned'
         super().__init__()
         self.kind, self.max_len = check_choice('pos_encoding', kind, ('sinusoidal', 'learned')), max_len
         if kind == 'learned': self.weight = nn.Parameter(0.02 * torch.randn(max_len, d_model))
         else: self.register_buffer('weight', self.sinusoid(max_len, d_model), persistent=False)
     @staticmethod
-    def sinusoid(n:int, d:int) -> torch.Tensor:
+    def sinusoid(n:int, # bars
+                 d:int, # width
+                ) -> torch.Tensor:
+        "The (n, d) sinusoidal table of Vaswani et al. (2017)."
         pos, i = torch.arange(n).float()[:, None], torch.arange(0, d, 2).float()
         pe = torch.zeros(n, d); ang = pos * torch.exp(-math.log(10000.) * i / d)
         pe[:, 0::2], pe[:, 1::2] = torch.sin(ang), torch.cos(ang[:, :d // 2])
         return pe
-    def forward(self, h):
+    def forward(self, h:torch.Tensor): # embedded bars (batch, time, d_model)
         n = h.shape[1]
         if n > self.max_len:
             if self.kind == 'learned': raise ValueError(f'learned positional encoding covers {self.max_len} bars, got a window of {n}')
@@ -62,10 +68,17 @@ class CausalTransformerEncoder(Encoder):
         self.layers = nn.TransformerEncoder(layer, n_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
         self.pool = SequencePool(d_model, pool)
 
-    def make_embedding(self, n_features, d_model): return nn.Linear(n_features, d_model)
-    def embed_input(self, x, asset=None): return self.embed(x)
+    def make_embedding(self, n_features:int, # features per bar
+                       d_model:int): # width of the embedding
+        "The per-bar input embedding (a subclass may embed feature groups separately)."
+        return nn.Linear(n_features, d_model)
+    def embed_input(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                    asset=None): # asset ids (unused here)
+        "The embedded bars (batch, lookback, d_model), before the positional encoding."
+        return self.embed(x)
 
-    def sequence(self, x, asset=None):
+    def sequence(self, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                 asset=None): # asset ids (batch,), for subclasses that embed them
         h = self.pos(self.embed_input(x, asset))
         n = h.shape[1]
         mask = torch.triu(torch.full((n, n), float('-inf'), device=h.device, dtype=h.dtype), diagonal=1)
@@ -78,7 +91,9 @@ def transformer_config(**kwargs):
     return make_config(CausalTransformerEncoder, **kwargs)
 
 # %% ../../nbs/13_models.transformer.ipynb #e2c2c614
-def resolve_groups(feature_groups:dict|None, n_features:int) -> dict:
+def resolve_groups(feature_groups:dict|None, # group name -> feature indices, or None
+                   n_features:int, # features per bar
+                  ) -> dict:
     "Feature groups with the ungrouped features collected into `'other'` (all in `'all'` when there are no groups)."
     if not feature_groups: return {'all': list(range(n_features))}
     groups = {k: list(v) for k, v in feature_groups.items()}
@@ -92,7 +107,9 @@ def resolve_groups(feature_groups:dict|None, n_features:int) -> dict:
 # %% ../../nbs/13_models.transformer.ipynb #62631b78
 class GroupEmbedding(nn.Module):
     "One `Linear` per feature group, summed (each to `d_model`) or concatenated (sharing `d_model`)."
-    def __init__(self, groups:dict, d_model:int, merge:str='sum'):
+    def __init__(self, groups:dict, # group name -> feature indices (see `resolve_groups`)
+                 d_model:int, # width of the merged embedding
+                 merge:str='sum'): # 'sum' or 'concat' the groups' embeddings
         super().__init__()
         self.merge, self.names = check_choice('group_merge', merge, ('sum', 'concat')), list(groups)
         g = len(groups)
@@ -100,7 +117,7 @@ class GroupEmbedding(nn.Module):
         sizes = [d_model] * g if merge == 'sum' else [d_model // g + (i < d_model % g) for i in range(g)]
         self.linears = nn.ModuleList([nn.Linear(len(idx), s) for idx, s in zip(groups.values(), sizes)])
         for i, idx in enumerate(groups.values()): self.register_buffer(f'idx{i}', torch.tensor(idx), persistent=False)
-    def forward(self, x):
+    def forward(self, x:torch.Tensor): # input windows (batch, lookback, n_features)
         outs = [lin(x.index_select(-1, getattr(self, f'idx{i}'))) for i, lin in enumerate(self.linears)]
         return torch.stack(outs).sum(0) if self.merge == 'sum' else torch.cat(outs, -1)
     def extra_repr(self): return f'groups={self.names}, merge={self.merge!r}'
@@ -122,10 +139,16 @@ class MultiInputTransformerEncoder(CausalTransformerEncoder):
         self.n_assets = n_assets
         self.asset_emb = nn.Embedding(n_assets, self.d_out) if asset_embedding else None
 
-    def make_embedding(self, n_features, d_model): return GroupEmbedding(self.groups, d_model, self.group_merge)
+    def make_embedding(self, n_features:int, # features per bar
+                       d_model:int): # width of the merged embedding
+        "One embedding per feature group (see `GroupEmbedding`)."
+        return GroupEmbedding(self.groups, d_model, self.group_merge)
 
 # %% ../../nbs/13_models.transformer.ipynb #fd307412
-def _embed_input(self:MultiInputTransformerEncoder, x, asset=None):
+@patch
+def embed_input(self:MultiInputTransformerEncoder, x:torch.Tensor, # input windows (batch, lookback, n_features)
+                asset:torch.Tensor|None=None): # asset ids (batch,); may be left out with one asset
+    "The group embeddings plus each sample's asset vector, (batch, lookback, d_model)."
     h = self.embed(x)
     if self.asset_emb is None: return h
     if asset is None:
@@ -136,7 +159,6 @@ def _embed_input(self:MultiInputTransformerEncoder, x, asset=None):
         raise ValueError(f'asset ids must be a LongTensor (batch,)={x.shape[0]} with values in 0..{self.n_assets-1}, '
                          f'got shape {tuple(asset.shape)} and values {asset.min().item()}..{asset.max().item()}')
     return h + self.asset_emb(asset)[:, None]
-MultiInputTransformerEncoder.embed_input = _embed_input
 
 # %% ../../nbs/13_models.transformer.ipynb #2d21f102
 @delegates(MultiInputTransformerEncoder.__init__, but=['n_assets', 'feature_groups'])

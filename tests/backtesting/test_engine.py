@@ -17,8 +17,8 @@ def one_asset() -> pd.DataFrame:
 def test_timing_earns_only_what_a_decision_can_know(one_asset):
     "signal_t predicts close t -> t+1; a decision at t fills at t+1's close, so only a leaked future signal earns."
     df = one_asset
-    honest = backtest(df[['close']].rename(columns={'close': 'X'}), predictions=df['signal'].rename('X'))
-    leaked = backtest(df[['close']].rename(columns={'close': 'X'}), predictions=df['signal'].shift(-1).rename('X'))
+    honest = backtest(df[['close']].rename(columns={'close': 'X'}), predictions=df['signal'].rename('X'), costs=CostModel())
+    leaked = backtest(df[['close']].rename(columns={'close': 'X'}), predictions=df['signal'].shift(-1).rename('X'), costs=CostModel())
     test_ic = honest.metrics['ic']
     assert 0.15 < test_ic < 0.25, test_ic                      # planted IC of the prediction at t vs the return t -> t+1
     se = np.sqrt(honest.metrics['periods_per_year'] / len(df))  # standard error of an annualised Sharpe of zero
@@ -49,7 +49,7 @@ def test_long_ragged_panel_topk_numba_equals_numpy():
 
 def test_tearsheet_html_of_a_long_run(tmp_path, one_asset):
     res = backtest(one_asset, predictions=one_asset['signal'], signal='vol_target', signal_kw=dict(target_vol=0.1, lookback=20),
-                   max_leverage=2, benchmark=one_asset['close'])
+                   max_leverage=2, benchmark=one_asset['close'], costs=CostModel(commission_rate=0.0005))
     assert res.weights.abs().sum(axis=1).max() <= 2 + 1e-9
     path = tmp_path / 'tearsheet.html'
     res.to_html(path, max_points=2000)

@@ -14,8 +14,9 @@ from ai_trading_framework.sources import load_csv
 from ai_trading_framework.synthetic import add_returns, rolling_volatility, rolling_zscore
 from ai_trading_framework.backtest.engine import backtest
 from ai_trading_framework.portfolio.metrics import sharpe_ratio
-from ai_trading_framework.backtest.validation import (check_lookahead, walk_forward, CombinatorialPurgedCV,
-                                                      cpcv_path_sharpes)
+from ai_trading_framework.leakage import check_lookahead
+from ai_trading_framework.splits import CombinatorialPurgedCV
+from ai_trading_framework.backtest.validation import walk_forward, cpcv_path_sharpes
 
 OHLCV = ['open', 'high', 'low', 'close', 'volume']
 
@@ -42,17 +43,17 @@ def test_loaded_shapes(googl, eurusd):
 def test_buy_and_hold_is_the_price_ratio(googl, eurusd, execution):
     "Weight 1 from the first bar, no costs: equity at every close is close / fill price of bar 1, exactly."
     for df in (googl, eurusd):
-        res = backtest(df, weights=pd.Series(1.0, df.index), execution=execution, initial_cash=1.0)
+        res = backtest(df, weights=pd.Series(1.0, df.index), execution=execution, initial_cash=1.0, costs=CostModel())
         fill = df['close' if execution == 'next_close' else 'open'].iloc[1]
         np.testing.assert_allclose(res.equity.iloc[1:], df['close'].iloc[1:] / fill, rtol=1e-12)
         assert res.equity.iloc[0] == 1.0 and len(res.trades) == 1 and res.trades['is_open'].all()
-    r = backtest(googl['close'], weights=pd.Series(1.0, googl.index))
+    r = backtest(googl['close'], weights=pd.Series(1.0, googl.index), costs=CostModel())
     assert r.equity.iloc[-1] == pytest.approx(googl['close'].iloc[-1] / googl['close'].iloc[1], rel=1e-12)
 
 def test_costs_on_real_prices(googl):
     "A daily sign rule pays commission on every fill: the total cost equals the sum of rate x traded value."
     mom = np.sign(googl['close'].pct_change(20)).fillna(0)
-    free = backtest(googl, predictions=mom, execution='next_close')
+    free = backtest(googl, predictions=mom, execution='next_close', costs=CostModel())
     paid = backtest(googl, predictions=mom, execution='next_close', costs=CostModel(commission_rate=0.001))
     n_fills = (paid.positions.diff().abs().sum(axis=1) > 0).sum()
     assert n_fills > 20 and paid.equity.iloc[-1] < free.equity.iloc[-1]

@@ -8,9 +8,11 @@ from ai_trading_framework.core import set_seed
 from ai_trading_framework.synthetic import synthetic_market, add_returns, rolling_volatility
 from ai_trading_framework.datasets import FeatureSpec, make_panel, Normalizer, SupervisedDataset, RLDataset
 from ai_trading_framework.portfolio.metrics import information_coefficient
-from ai_trading_framework.backtest.validation import walk_forward, check_lookahead, dataset_windows
+from ai_trading_framework.leakage import check_lookahead, dataset_windows
+from ai_trading_framework.backtest.validation import walk_forward
 
 LOOKBACK = 8
+EMBARGO = 3 # bars
 SPEC = FeatureSpec(['signal', 'ret_1', 'vol_10'], horizon=1)
 
 def features(df):
@@ -21,14 +23,15 @@ def market():
     return features(synthetic_market(1400, seed=11, freq='B', signal_ic=0.15))
 
 def test_walk_forward_retrains_a_torch_model(market):
-    "Each fold fits a normaliser and a linear window model on its purged training rows only, then predicts its test bars."
+    "Each fold fits a normaliser and a linear window model on its purged, embargoed training rows only, then predicts its test bars."
     raw = make_panel(market, FeatureSpec(['signal'], horizon=1))
     fitted = []
     def fit_predict(train_idx, test_idx):
         set_seed(0)
         panel = Normalizer().fit(raw, rows=train_idx).transform(raw)  # statistics from the training bars only
         ds = SupervisedDataset(panel, LOOKBACK, rows=train_idx)
-        assert ds.t_idx.max() + SPEC.max_horizon < test_idx[0]  # every training label ends before the test window
+        assert ds.t_idx.max() + SPEC.max_horizon + EMBARGO < test_idx[0]  # every training label ends EMBARGO bars before the test window
+        assert train_idx.max() + 1 + EMBARGO == test_idx[0] - 1  # and exactly those: 1 bar purged (horizon), EMBARGO embargoed
         xb, yb = ds.__getitems__(np.arange(len(ds)))
         model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(LOOKBACK, 1))
         opt = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -38,7 +41,8 @@ def test_walk_forward_retrains_a_torch_model(market):
         out = np.zeros(len(test_idx))
         with torch.no_grad(): out[np.searchsorted(test_idx, test.t_idx)] = model(test.__getitems__(np.arange(len(test)))[0])[:, 0].numpy()
         fitted.append(len(ds)); return out
-    wf = walk_forward(market, fit_predict, pass_index=True, train_size=500, test_size=150, horizon=1, progress=False)
+    wf = walk_forward(market, fit_predict, pass_index=True, train_size=500, test_size=150, horizon=1,
+                      embargo=EMBARGO, progress=False)
     assert len(wf.folds) == 6 and len(fitted) == 6 and wf.equity.index.equals(market.index[500:])
     nxt = market['close'].pct_change().shift(-1).loc[wf.predictions.index]
     ic = information_coefficient(wf.predictions.iloc[:-1, 0].to_numpy(), nxt.iloc[:-1].to_numpy())

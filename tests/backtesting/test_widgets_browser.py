@@ -2,8 +2,8 @@
 
 The page is written by `save_widget_html`: the widget state plus inlined requirejs, the ipywidgets HTML manager
 and anywidget (no CDN). Chromium runs with every host name unresolvable, so a page that needed the network
-would not draw. Needs Debian's `chromium` (run `make sysdeps`) and, the first time, npm to fetch the two
-pinned JavaScript packages into the cache (see `widget_js_assets`).
+would not draw. Needs Debian's `chromium` (run `make sysdeps`); no npm or registry: the two JavaScript files ship
+with the package (`ai_trading_framework/widget-js`), checked against their pinned sha256 (see `widget_js_assets`).
 """
 import re, shutil, subprocess
 import numpy as np
