@@ -9,6 +9,8 @@ set -uo pipefail
 root=$(mktemp -d "${TMPDIR:-/tmp}/atf-test.XXXXXX") || exit 1
 trap 'rm -rf "$root"' EXIT
 mkdir "$root/tmp" "$root/cache"
+# traversable by other users (not writable): the PostgreSQL tests hand a folder inside to the postgres user
+chmod 755 "$root" "$root/tmp"
 TMPDIR="$root/tmp" ATF_CACHE_DIR="$root/cache" "$@"
 rc=$?
 # pytest keeps its last few tmp_path folders on purpose (pytest-of-<user>): not a leak
