@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_quickstart.ipynb #003352fa
 from __future__ import annotations
-import json, time
+import json, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -12,6 +12,9 @@ import torch
 from .core import set_seed
 from .synthetic import synthetic_market, add_returns, rolling_volatility
 from .features import FeatureSpec
+from .sources import load_csv
+from .leakage import row_times
+from .portfolio.metrics import information_coefficient
 from .panel import make_panel, Normalizer
 from .datasets import SupervisedDataset
 from .splits import chronological_split
@@ -22,7 +25,7 @@ from .backtest.engine import backtest
 from .backtest.validation import walk_forward
 
 # %% auto #0
-__all__ = ['quickstart_frame', 'run_quickstart']
+__all__ = ['quickstart_frame', 'own_data_frame', 'run_quickstart']
 
 # %% ../nbs/90_quickstart.ipynb #e8d9027f
 def quickstart_frame(n_bars:int=3000, # bars of synthetic history
@@ -35,16 +38,41 @@ def quickstart_frame(n_bars:int=3000, # bars of synthetic history
     spec = FeatureSpec(features=['signal', 'ret_1', 'ret_5', 'vol_20'], target='return', horizon=1)
     return df.dropna(), spec
 
+# %% ../nbs/90_quickstart.ipynb #f0a1b2c3
+_PRICES = ['open', 'high', 'low', 'close', 'volume']
+
+def own_data_frame(path, # a CSV file as exported by pandas or a vendor (capitalised names, an unnamed date column: see `load_csv`)
+                   time_col:str|None=None, # its time column (default: found by name)
+                   asset_col:str|None=None, # its asset column, for a long multi-asset file (default: `asset`, `symbol` or `ticker`)
+                  ) -> tuple[pd.DataFrame, FeatureSpec]:
+    "A user's OHLCV file with the quick start's causal features (trailing returns and volatility, per asset), and the spec it trains on."
+    df = load_csv(path, time_col=time_col, asset_col=asset_col)
+    df = add_returns(df[[c for c in _PRICES if c in df.columns]], [1, 5])
+    df['vol_20'] = rolling_volatility(df, 20)
+    return df.dropna(), FeatureSpec(features=['ret_1', 'ret_5', 'vol_20'], target='return', horizon=1)
+
 # %% ../nbs/90_quickstart.ipynb #88978a19
+def _plain_progress() -> bool:
+    "Whether progress is printed as plain lines (stdout is a file or a pipe, as in a `make quickstart` log), not redrawn bars."
+    from fastprogress.fastprogress import IN_NOTEBOOK
+    return not IN_NOTEBOOK and not sys.stdout.isatty()
+
+def _epoch_line(row):
+    "One plain line per epoch (the header row of fastai's `Recorder` is skipped)."
+    if row and isinstance(row[0], int): print('epoch ' + '  '.join(f'{v:.6f}' if isinstance(v, float) else str(v) for v in row), flush=True)
+
 def _train(dls, epochs, lr, seed, show_progress):
-    "An LSTM trained with a fastai Learner (one-cycle schedule)."
+    "An LSTM trained with a fastai Learner (one-cycle schedule): fastprogress bars in notebooks and terminals, one line per epoch in a log."
     from fastai.learner import Learner
     from fastai.losses import MSELossFlat
     import fastai.callback.schedule, fastai.callback.progress # Learner.fit_one_cycle, Learner.no_bar
     set_seed(seed)
     model = create_model('lstm', dls, config={'d_model': 32, 'n_layers': 1})
     learn = Learner(dls, model, loss_func=MSELossFlat())
-    if show_progress: learn.fit_one_cycle(epochs, lr)
+    if show_progress and _plain_progress():
+        learn.logger = _epoch_line
+        with learn.no_bar(): learn.fit_one_cycle(epochs, lr)
+    elif show_progress: learn.fit_one_cycle(epochs, lr)
     else:
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn
@@ -57,6 +85,17 @@ def _predict(model, ds, bs=1024) -> np.ndarray:
         out = [model(xb.to(dev)).float().cpu() for xb, _ in BatchLoader(ds, bs=bs, device=dev)]
     return torch.cat(out).numpy().reshape(len(ds), -1)[:, 0]
 
+def _wide_like(s:pd.Series, like:pd.DataFrame) -> pd.DataFrame:
+    "A column of a frame (one asset, or long) as a wide frame on the bars and assets of `like`."
+    w = s.unstack() if isinstance(s.index, pd.MultiIndex) else s.to_frame(like.columns[0])
+    return w.reindex_like(like)
+
+def _by_row(values, ds) -> pd.Series:
+    "Per-sample values indexed by time (one asset) or by (timestamp, asset), as `backtest` aligns predictions."
+    assets = np.asarray(ds.panel.assets)
+    if len(assets) == 1: return pd.Series(values, index=ds.timestamps)
+    return pd.Series(values, index=pd.MultiIndex.from_arrays([ds.timestamps, assets[ds.a_idx]], names=['timestamp', 'asset']))
+
 # %% ../nbs/90_quickstart.ipynb #d6939c42
 def _fold_fit_predict(df, spec, lookback, epochs, seed):
     "A `walk_forward` callable: bar positions of a fold's train and test rows -> test predictions."
@@ -66,9 +105,10 @@ def _fold_fit_predict(df, spec, lookback, epochs, seed):
         sub = chronological_split(raw.timestamps[train_idx], valid=0.15, test=0.0, horizon=spec.max_horizon)
         panel = Normalizer().fit(raw, train_idx[sub.fit_rows]).transform(raw)
         tr, va = (SupervisedDataset(panel, lookback, rows=train_idx[r]) for r in (sub.train, sub.valid))
-        learn = _train(datasets_to_dataloaders(tr, va, bs=128, seed=seed), epochs, 3e-3, seed, False)
+        bs = min(128, max(8, len(tr) // 2))  # 128, or smaller on a short file (a full batch is kept: drop_last)
+        learn = _train(datasets_to_dataloaders(tr, va, bs=bs, seed=seed), epochs, 3e-3, seed, False)
         te = SupervisedDataset(panel, lookback, rows=test_idx, labelled=False)
-        return pd.Series(_predict(learn.model, te), index=te.timestamps)
+        return _by_row(_predict(learn.model, te), te)
     return fit_predict
 
 # %% ../nbs/90_quickstart.ipynb #30786592
@@ -79,13 +119,16 @@ def run_quickstart(out_dir:str|Path='quickstart_out', # where the tearsheet and 
                    lookback:int=32, # bars per input window
                    embargo:int=2, # bars embargoed after each split boundary and before each walk-forward test window
                    wf_folds:int=3, # walk-forward folds (0 skips the walk-forward)
-                   show_progress:bool=True, # fastprogress bars and a printed report
+                   show_progress:bool=True, # progress (fastprogress bars; one line per epoch when stdout is not a terminal) and a printed report
+                   csv:str|None=None, # your own OHLCV file instead of the synthetic market (see `own_data_frame`)
+                   time_col:str|None=None, # its time column (default: found by name)
+                   asset_col:str|None=None, # its asset column, for a long multi-asset file
                   ) -> dict:
     "Run the main job end to end; returns (and writes as JSON) its summary."
     t0, out_dir = time.time(), Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     say = print if show_progress else (lambda *a, **k: None)
     set_seed(seed)
-    df, spec = quickstart_frame(n_bars, seed)
+    df, spec = quickstart_frame(n_bars, seed) if csv is None else own_data_frame(csv, time_col, asset_col)
     dls = trading_dataloaders(df, spec, lookback=lookback, bs=128, valid=0.15, test=0.15, embargo=embargo, seed=seed,
                               tfms=[GaussianNoise(0.05), FeatureDropout(0.05)])
     b = dls.data
@@ -95,26 +138,28 @@ def run_quickstart(out_dir:str|Path='quickstart_out', # where the tearsheet and 
     pred = _predict(learn.model, te)
     target = b.raw.target[te.t_idx, te.a_idx, 0] # NaN where the label is unknown: corr skips it
     ic = float(pd.Series(pred).corr(pd.Series(target), method='spearman'))
+    planted = 'signal' in b.raw.feature_names  # the synthetic market's planted signal: its own IC on the same rows is the bar to reach
+    sig_ic = float(pd.Series(b.raw.x[te.t_idx, te.a_idx, b.raw.feature_names.index('signal')]).corr(pd.Series(target), method='spearman')) if planted else None
     say(f'model: {learn.model.summary()}\n       out-of-sample rank IC on the test block: {ic:.3f}')
-    close, opn = df['close'], df['open']
-    test_times = te.timestamps
-    res = backtest(close.loc[test_times[0]:], open=opn.loc[test_times[0]:], predictions=pd.Series(pred, index=test_times),
-                   signal='sign', costs=CostModel(commission_rate=5e-4))
+    prices = df[[c for c in _PRICES if c in df.columns]]
+    res = backtest(prices[row_times(prices) >= te.timestamps[0]], predictions=_by_row(pred, te), signal='sign', costs=CostModel(commission_rate=5e-4))
     m = res.metrics
     say(f"test-block backtest (next-open fills, 5 bps commission): total return {m['total_return']:.2%}, "
         f"Sharpe {m['sharpe']:.2f}, max drawdown {m['max_drawdown']:.2%}")
-    summary = dict(n_samples=dict(train=len(b.train), valid=len(b.valid), test=len(b.test)), test_rank_ic=ic,
+    summary = dict(n_samples=dict(train=len(b.train), valid=len(b.valid), test=len(b.test)), test_rank_ic=ic, test_signal_rank_ic=sig_ic,
                    test_backtest={k: float(m[k]) for k in ('total_return', 'sharpe', 'max_drawdown', 'turnover')})
     if wf_folds:
-        n, test_size = len(df), (len(df) // 2) // wf_folds
-        wf = walk_forward(df[['open', 'high', 'low', 'close']], _fold_fit_predict(df, spec, lookback, epochs, seed),
+        n = len(b.raw.timestamps); test_size = (n // 2) // wf_folds  # bars of the one calendar the datasets and the backtest share
+        wf = walk_forward(prices, _fold_fit_predict(df, spec, lookback, epochs, seed),
                           pass_index=True, train_size=n - wf_folds * test_size, test_size=test_size, window='expanding',
-                          horizon=spec.max_horizon, embargo=embargo, costs=CostModel(commission_rate=5e-4), progress=show_progress)
+                          horizon=spec.max_horizon, embargo=embargo, costs=CostModel(commission_rate=5e-4), progress=show_progress and not _plain_progress())
         wm = wf.metrics
         tear = out_dir / 'tearsheet.html'
-        _write_tearsheet(wf, df, tear)
+        _write_tearsheet(wf, prices, tear)
+        fwd = pd.concat([f.result.prices.pct_change(fill_method=None).shift(-1) for f in wf.folds])
         summary['walk_forward'] = dict(folds=len(wf.folds), total_return=float(wm['total_return']), sharpe=float(wm['sharpe']),
-                                       rank_ic=float(wf.predictions.iloc[:, 0].corr(df['close'].pct_change().shift(-1).reindex(wf.predictions.index), method='spearman')),
+                                       rank_ic=information_coefficient(wf.predictions, fwd.reindex_like(wf.predictions), rank=True),
+                                       signal_rank_ic=information_coefficient(_wide_like(df['signal'], wf.predictions), fwd.reindex_like(wf.predictions), rank=True) if planted else None,
                                        tearsheet=str(tear))
         say(f"walk-forward ({len(wf.folds)} folds, expanding, purged, embargo {embargo} bars): total return {wm['total_return']:.2%}, Sharpe {wm['sharpe']:.2f}; "
             f'tearsheet -> {tear}')
@@ -124,16 +169,29 @@ def run_quickstart(out_dir:str|Path='quickstart_out', # where the tearsheet and 
     return summary
 
 # %% ../nbs/90_quickstart.ipynb #add598c2
-def _write_tearsheet(wf, df, path):
+def _write_tearsheet(wf, prices, path):
     "The stitched out-of-sample tearsheet: one backtest over the walk-forward's test bars with its predictions."
-    pred = wf.predictions.iloc[:, 0]
-    res = backtest(df['close'].loc[pred.index[0]:], open=df['open'].loc[pred.index[0]:], predictions=pred, signal='sign',
-                   costs=CostModel(commission_rate=5e-4), benchmark=df['close'].loc[pred.index[0]:])
+    pred = wf.predictions.iloc[:, 0] if wf.predictions.shape[1] == 1 else wf.predictions
+    px = prices[row_times(prices) >= pred.index[0]]
+    bench = None if isinstance(px.index, pd.MultiIndex) else px['close']
+    res = backtest(px, predictions=pred, signal='sign', costs=CostModel(commission_rate=5e-4), benchmark=bench)
     res.to_html(path, include_plotlyjs=True) # self-contained: opens offline
     return res
+
+# %% ../nbs/90_quickstart.ipynb #c0d1e2f0
+def _underscored(argv:list) -> list:
+    "Command-line options spelled `--time-col` or `--time_col` alike (`call_parse` names them with underscores)."
+    out = []
+    for a in argv:
+        if a.startswith('--'):
+            name, eq, val = a[2:].partition('='); no = name.startswith('no-')
+            a = '--' + ('no-' if no else '') + name[3 * no:].replace('-', '_') + eq + val
+        out.append(a)
+    return out
 
 # %% ../nbs/90_quickstart.ipynb #48aea97c
 #| eval: false
 if __name__ == '__main__':
     from fastcore.script import call_parse
+    sys.argv[1:] = _underscored(sys.argv[1:])  # --time-col as the docs spell it
     call_parse(run_quickstart) # runs it: call_parse calls the function when its module is __main__

@@ -9,6 +9,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
+from ..frames import OHLCV_NAMES, canonical_frame, canonical_name
+from ..trading_calendar import TRADABLE_COL, aligned_prices, calendar_policy
 from ..core import ConfigError, DataValidationError, check_choice, check_number, warn_input
 from ..portfolio.costs import CostModel
 from ..portfolio.execution import ENGINES, Simulation, positions_from_fills, round_trips, simulate
@@ -16,17 +18,27 @@ from ..portfolio.metrics import compute_metrics, equity_summary, periods_per_yea
 from ..portfolio.signals import as_wide, signal_weights
 
 # %% auto #0
-__all__ = ['BacktestResult', 'backtest', 'random_case']
+__all__ = ['price_frame', 'last_tradable', 'BacktestResult', 'backtest', 'random_case']
 
 # %% ../../nbs/50_backtest.ipynb #36d1c6b4
-def _split_prices(prices, open):
-    "Close and open prices (wide frames) from the accepted price layouts."
-    if isinstance(prices, pd.DataFrame) and 'close' in prices.columns and (
-            isinstance(prices.index, pd.MultiIndex) or {'open', 'high', 'low'} & set(prices.columns)):
-        close = as_wide(prices['close'].rename('asset'))
-        if open is None and 'open' in prices.columns: open = as_wide(prices['open'].rename('asset'))
-        return close, open
-    return as_wide(prices), (None if open is None else as_wide(open))
+def _is_ohlcv(df) -> bool:
+    "Whether a column of `df` is an OHLCV name in some spelling: then it is read with `canonical_frame` (never test `'close' in df.columns`)."
+    return isinstance(df, pd.DataFrame) and any(canonical_name(c) in OHLCV_NAMES.values() for c in df.columns)
+
+def price_frame(prices):
+    "`prices` with canonical names (`canonical_frame`) when it is an OHLCV frame as read, else as given."
+    return canonical_frame(prices) if _is_ohlcv(prices) else prices
+
+def _split_prices(prices, open, calendar=None, tradable=None):
+    "Close and open prices (wide frames) and the tradable bars (None: all), from the accepted price layouts, on one calendar."
+    if _is_ohlcv(prices):
+        w = aligned_prices(prices, ('open', 'close'), calendar=calendar)
+        if 'close' not in w: raise DataValidationError(f'an OHLCV frame needs a close column; got {list(prices.columns)}')
+        close, open = w['close'], w.get('open') if open is None else as_wide(open)
+        tradable = w[TRADABLE_COL] if tradable is None else tradable
+    else: close, open = as_wide(prices), (None if open is None else as_wide(open))
+    if tradable is not None: tradable = _align_frame(as_wide(tradable).astype(bool), close)
+    return close, open, tradable
 
 # %% ../../nbs/50_backtest.ipynb #378a6542
 def _check_prices(df:pd.DataFrame, what:str):
@@ -80,12 +92,36 @@ def _align_frame(o:pd.DataFrame, close:pd.DataFrame) -> pd.DataFrame:
     o = _aligned_frame(o, close); _check_labels(o, close, 'open')
     return o if list(o.columns) == list(close.columns) else o[close.columns]
 
+# %% ../../nbs/50_backtest.ipynb #c41e0a01
+def last_tradable(tradable:pd.DataFrame) -> pd.Series:
+    "Each asset's last tradable timestamp (NaT if it has none), from a bool frame of tradable bars (timestamps x assets)."
+    t = tradable.to_numpy(bool); last = len(t) - 1 - np.argmax(t[::-1], 0)
+    return pd.Series([tradable.index[i] if ok else pd.NaT for i, ok in zip(last, t.any(0))], tradable.columns, name='listed_until')
+
+def _on_calendar(target:np.ndarray, tradable:pd.DataFrame, until:pd.Series|None) -> np.ndarray:
+    "Targets that honour the calendar: decisions on held bars do not count, no fill on a held bar (NaN: hold), 0 filled at delisting."
+    ok = tradable.to_numpy(bool); idx = tradable.index
+    x = pd.DataFrame(np.where(ok, target, np.nan)).ffill().to_numpy(copy=True)  # the last decision taken on a tradable bar waits
+    x[:-1][~ok[1:]] = np.nan  # the target decided on t fills on t + 1: hold if t + 1 is not tradable
+    until = last_tradable(tradable) if until is None else until.reindex(tradable.columns)
+    for j, ts in enumerate(until):
+        if pd.isna(ts) or not idx[0] < ts < idx[-1]: continue
+        last = idx.searchsorted(ts); x[last - 1, j] = 0.0; x[last:, j] = np.nan  # close out at the last tradable bar, then nothing
+    return x
+
+def _on_grid(x, close:pd.DataFrame):
+    "Pandas targets or predictions on the calendar's grid (bars and assets they lack: NaN), when they share bars with it."
+    if not isinstance(x, (pd.Series, pd.DataFrame)): return x
+    w = _aligned_frame(as_wide(x, close.columns[0]), close)
+    if not set(w.columns) <= set(close.columns) or not w.index.isin(close.index).any(): return w
+    return w.reindex(index=close.index, columns=close.columns)
+
 # %% ../../nbs/50_backtest.ipynb #888cca23
 @dataclass(repr=False, eq=False)
 class BacktestResult:
     "Everything a backtest produced: equity, returns and metrics; positions, weights, cash, fills, costs, turnover and trades on first use."
     equity:pd.Series # account value at each close
-    returns:pd.Series # simple returns of `equity` (the first against `initial_cash`)
+    returns:pd.Series # simple returns of `equity` (the first against `initial_cash`: 0, no fill can happen on bar 0, and left out of `metrics`)
     prices:pd.DataFrame # close prices the positions are marked at
     config:dict # the settings the backtest ran with
     metrics:dict=field(default_factory=dict) # see `compute_metrics`
@@ -167,7 +203,9 @@ def _repr_html_(self:BacktestResult):
 def __repr__(self:BacktestResult):
     m = self.metrics
     return (f'BacktestResult({self.prices.shape[1]} asset(s), {len(self.equity)} bars, final equity {self.equity.iloc[-1]:.6g}, '
-            f"total_return {m.get('total_return', np.nan):.4%}, sharpe {m.get('sharpe', np.nan):.3f})")
+            f"total_return {m.get('total_return', np.nan):.4%}, sharpe {m.get('sharpe', np.nan):.3f}; "
+            f"rebalance={self.config.get('rebalance')!r}, fee_convention={self.config['costs'].fee_convention!r}, "
+            f"initial_cash={self.config.get('initial_cash'):g})")
 
 # %% ../../nbs/50_backtest.ipynb #131ee2f2
 def _targets(close, positions, weights, predictions, signal, signal_kw, max_leverage, freq):
@@ -203,7 +241,7 @@ def _check_options(execution, open, engine, initial_cash, max_leverage, rebalanc
     return execution
 
 # %% ../../nbs/50_backtest.ipynb #2dd83048
-def backtest(prices, # close prices: Series, frame (timestamps x assets), or an OHLC frame (one asset, or long with a (timestamp, asset) index)
+def backtest(prices, # close prices: Series, frame (timestamps x assets), or an OHLCV frame as read (one asset, or long: (timestamp, asset))
              positions=None, # target units per asset, decided at each bar's close
              weights=None, # target fraction of equity per asset, decided at each bar's close
              predictions=None, # predictions known at each close, turned into weights by `signal`
@@ -212,38 +250,46 @@ def backtest(prices, # close prices: Series, frame (timestamps x assets), or an 
              open=None, # open prices; fills then default to the next bar's open
              execution:str|None=None, # 'next_open' or 'next_close' (default: 'next_open' when open prices are known)
              costs:CostModel|None=None, # transaction costs and fee convention (None: none, with a warning)
-             initial_cash:float=1.0, # starting equity
+             initial_cash:float=1.0, # starting equity (see the decision on the default)
              max_leverage:float=1.0, # largest gross exposure / equity a target may ask for
              rebalance_threshold:float=0.0, # skip trades smaller than this fraction of equity (closing trades always go)
-             rebalance:str='always', # 'always': trade to the target every bar; 'on_change': only when an asset's target changes
+             rebalance:str='always', # 'always': trade to the target every bar (constant weights are rebalanced); 'on_change': only when an asset's target changes
              freq=None, # bar frequency alias or bars per year (default: inferred from the index)
              risk_free:float=0.0, # annual risk-free rate for Sharpe and Sortino
              benchmark=None, # benchmark prices (Series on the same index) for the tearsheet and metrics
              engine:str='numba', # 'numba' (compiled), 'python' (the same kernels uncompiled) or 'numpy' (the reference)
-             n_trials:int|None=None, # strategies tried before this one, for the deflated Sharpe ratio
+             n_trials:int|None=None, # strategies tried, this one included, for the deflated Sharpe ratio
+             trials_sharpe=None, # the trials' Sharpe ratios (annualised, as in `metrics['sharpe']`), for the DSR's spread (None: the estimator's)
+             calendar:str|None=None, # calendar policy of an OHLCV frame: 'union' or 'intersect' (None: the frame's, else 'union')
+             tradable=None, # bool frame (timestamps x assets) of the bars an order may fill on (None: from the calendar; all bars)
+             listed_until=None, # asset -> last tradable timestamp, where an open position is closed (None: from `tradable`)
             ) -> BacktestResult:
     "Fill targets decided at each close on the next bar, with costs and one shared cash account; return a `BacktestResult`."
-    close_df, open_df = _split_prices(prices, open)
+    close_df, open_df, tradable = _split_prices(prices, open, calendar, tradable)
+    if tradable is not None: positions, weights, predictions = (_on_grid(x, close_df) for x in (positions, weights, predictions))
     execution = _check_options(execution, open_df, engine, initial_cash, max_leverage, rebalance_threshold, costs, rebalance)
     costs = CostModel() if costs is None else costs
     close, unlisted = _check_prices(close_df, 'prices')
     fill = close if execution == 'next_close' else _check_prices(as_wide(_align_frame(open_df, close_df)), 'open')[0]
     ppy = periods_per_year(close_df.index, freq)
     target, is_weights, pred = _targets(close_df, positions, weights, predictions, signal, signal_kw, max_leverage, freq)
-    if unlisted is not None and (unlisted & (target != 0)).any():
+    if tradable is not None: target = _on_calendar(target, tradable, listed_until)
+    elif unlisted is not None and (unlisted & (target != 0)).any():
         t, j = np.argwhere(unlisted & (target != 0))[0]
         raise DataValidationError('non-zero target before the asset has a price', column=close_df.columns[j], timestamp=close_df.index[t])
     sim = simulate(fill, close, target, costs, initial_cash, is_weights, ppy, max_leverage, rebalance_threshold, rebalance, engine, close_df.index)
     return _result(close_df, close[-1], sim, pred, benchmark, ppy, dict(
         execution=execution, costs=costs, initial_cash=initial_cash, max_leverage=max_leverage, engine=engine,
         rebalance_threshold=rebalance_threshold, rebalance=rebalance, signal=None if predictions is None else getattr(signal, '__name__', signal),
-        signal_kw=signal_kw, freq=freq, periods_per_year=ppy, risk_free=risk_free, n_trials=n_trials))
+        signal_kw=signal_kw, freq=freq, periods_per_year=ppy, risk_free=risk_free, n_trials=n_trials,
+        trials_sharpe=trials_sharpe, calendar=None if tradable is None else calendar_policy(prices if isinstance(prices, pd.DataFrame) else None, calendar)))
 
 # %% ../../nbs/50_backtest.ipynb #d5731e8b
 def _result(close_df, last_close, sim, pred, benchmark, ppy, config) -> BacktestResult:
     "Returns, round trips and metrics of a simulation, in compiled passes; frames only where they are needed."
     idx, cash0, engine = close_df.index, config['initial_cash'], config['engine']
-    r, summary = equity_summary(sim.equity, cash0, config['risk_free'], ppy, engine)
+    r1, summary = equity_summary(sim.equity[1:], sim.equity[0], config['risk_free'], ppy, engine)  # after the first fill opportunity
+    r = np.r_[sim.equity[0] / cash0 - 1, r1]
     ti, tf = round_trips(sim, last_close, engine)
     res = BacktestResult(pd.Series(sim.equity, idx, name='equity', copy=False), pd.Series(r, idx, name='returns', copy=False), close_df, config,
                          predictions=pred, sim=sim, trades_raw=(ti, tf))
@@ -251,9 +297,9 @@ def _result(close_df, last_close, sim, pred, benchmark, ppy, config) -> Backtest
         b = _align(benchmark, close_df.iloc[:, :1], 'benchmark')[0][:, 0]
         res.benchmark = pd.Series(b / b[0] * cash0, idx, name='benchmark')
     fwd = close_df.pct_change(fill_method=None).shift(-1) if pred is not None else None
-    m = compute_metrics(res.returns, freq=ppy, risk_free=config['risk_free'], trades={'pnl': tf[:, 3], 'return': tf[:, 3] / tf[:, 4], 'is_open': ti[:, 3] > 0},
-                        predictions=pred, targets=fwd, n_trials=config['n_trials'], summary=summary)
-    n = len(r); m['exposure'] = sim.exposed_bars / n if n else 0.0
+    m = compute_metrics(res.returns.iloc[1:], freq=ppy, risk_free=config['risk_free'], trades={'pnl': tf[:, 3], 'return': tf[:, 3] / tf[:, 4], 'is_open': ti[:, 3] > 0},
+                        predictions=pred, targets=fwd, n_trials=config['n_trials'], trials_sharpe=config['trials_sharpe'], summary=summary)
+    n = len(r) - 1; m['exposure'] = sim.exposed_bars / n if n else 0.0
     m['turnover'] = float(sim.turnover / n * ppy) if n else 0.0; m['total_costs'] = float(sim.costs + sim.borrow.sum())
     if res.benchmark is not None: m['benchmark_return'] = float(res.benchmark.iloc[-1] / cash0 - 1)
     res.metrics = m

@@ -24,8 +24,9 @@ def metrics_table(metrics:dict) -> pd.DataFrame:
 def summary_html(res) -> str:
     "An HTML summary of a backtest: its settings on one line and the metrics table."
     c = res.config; costs = c['costs']
-    head = (f"<b>Backtest</b>: {res.prices.shape[1]} asset(s), {len(res.equity):,} bars "
-            f"({res.equity.index[0]} to {res.equity.index[-1]}), execution={c['execution']}, fee_convention={costs.fee_convention}, "
+    names = ', '.join(map(str, res.prices.columns[:10])) + (', ...' if res.prices.shape[1] > 10 else '')
+    head = (f"<b>Backtest</b>: {res.prices.shape[1]} asset(s) ({names}), {len(res.equity):,} bars "
+            f"({res.equity.index[0]} to {res.equity.index[-1]}), execution={c['execution']}, rebalance={c['rebalance']}, fee_convention={costs.fee_convention}, "
             f"initial_cash={c['initial_cash']:,}, final equity={res.equity.iloc[-1]:,.6g}")
     return f'<div>{html.escape(head).replace("&lt;b&gt;", "<b>").replace("&lt;/b&gt;", "</b>")}{metrics_table(res.metrics).to_html()}</div>'
 
@@ -35,6 +36,10 @@ def _thin(s:pd.Series|pd.DataFrame, max_points:int):
     k = max(1, math.ceil(len(s) / max_points))
     return s if k == 1 else s.iloc[np.r_[np.arange(0, len(s) - 1, k), len(s) - 1]]
 
+def _default_window(ppy:float, n_bars:int) -> int:
+    "Rolling window: a quarter of a year of bars, but at most a quarter of the series (a short or intraday backtest still gets a curve), at least 2."
+    return max(2, min(int(round(ppy / 4)), n_bars // 4))
+
 def _trade_markers(res, asset):
     tr = res.trades[res.trades['asset'] == asset]
     return tr, tr[~tr['is_open']]
@@ -42,7 +47,7 @@ def _trade_markers(res, asset):
 # %% ../../nbs/52_backtest.tearsheet.ipynb #ff28e7bc
 def plot_tearsheet(res, # a `BacktestResult`
                    asset=None, # asset whose price and trades are drawn (default: the first)
-                   window:int|None=None, # rolling Sharpe window in bars (default: a quarter of a year)
+                   window:int|None=None, # rolling Sharpe window in bars (default: a quarter of a year, at most a quarter of the bars)
                    max_points:int=5000, # thin each line to about this many points
                   ):
     "A plotly Figure: equity vs benchmark, drawdown, exposure, rolling Sharpe, monthly returns, trades on price."
@@ -50,7 +55,7 @@ def plot_tearsheet(res, # a `BacktestResult`
     from plotly.subplots import make_subplots
     asset = res.prices.columns[0] if asset is None else asset
     if asset not in res.prices.columns: raise KeyError(f'asset={asset!r} is not in the backtest; choose one of {list(res.prices.columns)[:10]}')
-    ppy = res.config['periods_per_year']; window = window or max(2, int(round(ppy / 4)))
+    window = window or _default_window(res.config['periods_per_year'], len(res.returns))
     fig = make_subplots(rows=6, cols=1, vertical_spacing=0.04, row_heights=[3, 1.5, 1.5, 1.5, 2, 3],
                         subplot_titles=['Equity', 'Drawdown', 'Exposure', f'Rolling Sharpe ({window} bars)', 'Monthly returns', f'Trades on {asset}'])
     _add_lines(fig, go, res, window, max_points)
@@ -82,7 +87,7 @@ def _add_monthly(fig, go, res):
 
 def _add_trades(fig, go, res, asset, max_points):
     px = _thin(res.prices[asset], max_points)
-    fig.add_trace(go.Scatter(x=px.index, y=px.values, name='price', line=dict(color='gray')), 6, 1)
+    fig.add_trace(go.Scatter(x=px.index, y=px.values, name=str(asset), line=dict(color='gray')), 6, 1)
     tr, closed = _trade_markers(res, asset); tr = tr.iloc[:max_points]; closed = closed.iloc[:max_points]
     fig.add_trace(go.Scatter(x=tr['entry_time'], y=tr['entry_price'], mode='markers', name='entries',
                              marker=dict(symbol=np.where(tr['units'] > 0, 'triangle-up', 'triangle-down'), size=9,
@@ -93,7 +98,7 @@ def _add_trades(fig, go, res, asset, max_points):
 # %% ../../nbs/52_backtest.tearsheet.ipynb #3b60ccd1
 def tearsheet_html(res, # a `BacktestResult`
                    path=None, # file to write, or None to only return the text
-                   include_plotlyjs='cdn', # True embeds plotly.js (about 4 MB, works offline); 'cdn' loads it from the web
+                   include_plotlyjs=True, # True embeds plotly.js (about 4 MB: the page opens offline); 'cdn' loads it from the web (a small file, online only)
                    **kwargs): # passed to `plot_tearsheet`
     "A standalone HTML page with the summary table and the tearsheet; written to `path` when given."
     body = plot_tearsheet(res, **kwargs).to_html(full_html=False, include_plotlyjs=include_plotlyjs)

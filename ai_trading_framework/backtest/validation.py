@@ -13,7 +13,7 @@ from ..core import ATFError, ConfigError
 from ..splits import CombinatorialPurgedCV, fold_bounds, walk_forward_splits
 from ..leakage import row_times
 from ..portfolio.metrics import sharpe_ratio, compute_metrics, periods_per_year
-from .engine import backtest
+from .engine import backtest, last_tradable, price_frame, _split_prices
 
 # %% auto #0
 __all__ = ['WalkForwardFold', 'WalkForwardResult', 'walk_forward', 'cpcv_path_returns', 'cpcv_path_sharpes']
@@ -69,12 +69,12 @@ def _fold_predictions(pred, test, test_times:pd.Index, k:int):
 
 # %% ../../nbs/51_backtest.validation.ipynb #68cd5773
 @delegates(backtest, but=['positions', 'weights', 'predictions', 'initial_cash'])
-def walk_forward(prices, # prices as `backtest` takes them (close Series, wide frame, or OHLC frame, one asset or long)
+def walk_forward(prices, # prices as `backtest` takes them (close Series, wide frame, or OHLCV frame as read, one asset or long)
                  fit_predict:Callable|None=None, # (train, test) -> predictions for the test rows
                  *,
                  train_fn:Callable|None=None, # or: train -> model ...
                  predict_fn:Callable|None=None, # ... and (model, test) -> predictions
-                 data=None, # rows handed to the callables, keyed by the same timestamps (default: prices)
+                 data=None, # rows handed to the callables, keyed by the same timestamps (default: prices, with canonical names)
                  train_size:int=252, # bars in each training window (the first one when expanding)
                  test_size:int=63, # bars in each out-of-sample window
                  window:str='rolling', # 'rolling' or 'expanding'
@@ -86,8 +86,11 @@ def walk_forward(prices, # prices as `backtest` takes them (close Series, wide f
                  **kwargs) -> WalkForwardResult:
     "Retrain on rolling or expanding windows, trade each next window out of sample, and stitch the results."
     from fastprogress.fastprogress import progress_bar
-    call, data = _fold_caller(fit_predict, train_fn, predict_fn), prices if data is None else data
-    bars = row_times(prices).unique()
+    call, data = _fold_caller(fit_predict, train_fn, predict_fn), price_frame(prices) if data is None else data
+    close, opn, trad = _split_prices(prices, kwargs.pop('open', None), kwargs.pop('calendar', None), kwargs.pop('tradable', None))  # one calendar, once
+    until = kwargs.pop('listed_until', None)
+    if trad is not None and until is None: until = last_tradable(trad)  # delistings seen on the whole history, not per fold
+    bars = close.index
     splits = walk_forward_splits(len(bars), train_size, test_size, window, horizon, embargo)
     ppy = periods_per_year(bars if isinstance(bars, pd.DatetimeIndex) else None, kwargs.pop('freq', None))
     folds, cash = [], initial_cash
@@ -98,19 +101,22 @@ def walk_forward(prices, # prices as `backtest` takes them (close Series, wide f
         except Exception as e:
             raise ATFError(f"walk_forward: the training callable failed on fold {k} (train {bars[tr[0]]}..{bars[tr[-1]]}, "
                            f"test {bars[te[0]]}..{bars[te[-1]]}): {e!r}") from e
-        kw = {n: _rows_at(v, bars[te]) if n in ('open', 'benchmark') and v is not None else v for n, v in kwargs.items()}
-        res = backtest(_rows_at(prices, bars[te]), predictions=_fold_predictions(pred, test, bars[te], k), initial_cash=cash, freq=ppy, **kw)
+        kw = {n: _rows_at(v, bars[te]) if n == 'benchmark' and v is not None else v for n, v in kwargs.items()}
+        cal = {} if trad is None else dict(tradable=trad.iloc[te], listed_until=until)
+        res = backtest(close.iloc[te], open=None if opn is None else _rows_at(opn, bars[te]), predictions=_fold_predictions(pred, test, bars[te], k),
+                       initial_cash=cash, freq=ppy, **cal, **kw)
         n_window = te[0] - (0 if window == 'expanding' else te[0] - train_size)
         folds.append(WalkForwardFold(k, tr, te, int(n_window - len(tr)), res)); cash = float(res.equity.iloc[-1])
-    return _stitch(folds, ppy, kwargs.get('risk_free', 0.0))
+    return _stitch(folds, ppy, kwargs.get('risk_free', 0.0), kwargs.get('n_trials'), kwargs.get('trials_sharpe'))
 
 # %% ../../nbs/51_backtest.validation.ipynb #d56368c9
-def _stitch(folds:list, ppy:float, risk_free:float) -> WalkForwardResult:
-    "Concatenate the folds' out-of-sample equity, returns and predictions; metrics of the whole."
+def _stitch(folds:list, ppy:float, risk_free:float, n_trials=None, trials_sharpe=None) -> WalkForwardResult:
+    "Concatenate the folds' out-of-sample equity, returns and predictions; metrics of the whole after its first fill opportunity."
     cat = lambda attr: pd.concat([getattr(f.result, attr) for f in folds])
     returns, turnover = cat('returns'), cat('turnover')
     return WalkForwardResult(folds, cat('equity'), returns, cat('predictions'),
-                             compute_metrics(returns, freq=ppy, risk_free=risk_free, turnover=turnover))
+                             compute_metrics(returns.iloc[1:], freq=ppy, risk_free=risk_free, turnover=turnover.iloc[1:],
+                                             n_trials=n_trials, trials_sharpe=trials_sharpe))
 
 # %% ../../nbs/51_backtest.validation.ipynb #01909540
 def cpcv_path_returns(cv:CombinatorialPurgedCV, # the splitter that produced the splits

@@ -12,7 +12,7 @@ import pandas as pd
 from fastcore.basics import patch
 from ..core import ATFError, ConfigError, check_choice
 from ..portfolio.costs import CostModel
-from .engine import backtest
+from .engine import backtest, price_frame
 from ..portfolio.signals import SIGNAL_RULES
 from ..portfolio.metrics import drawdown
 from .tearsheet import metrics_table
@@ -76,6 +76,7 @@ def run_settings(prices, # prices as `backtest` takes them
                  costs:CostModel|None=None, # base cost model; the settings set its commission rate and slippage
                  **backtest_kw): # further `backtest` options (execution, initial_cash, freq, ...)
     "The one `backtest` call that `settings` describe: the whole computation behind the widget."
+    prices = price_frame(prices)  # a frame as read (`Close`, a `Date` column): canonical names, as `backtest` reads it
     preds = version_predictions(versions, settings.version, prices)
     costs = dataclasses.replace(costs or CostModel(), commission_rate=settings.commission_bps / 1e4, slippage_bps=settings.slippage_bps)
     kw = dict(upper=settings.threshold) if settings.signal == 'threshold' else None
@@ -83,11 +84,15 @@ def run_settings(prices, # prices as `backtest` takes them
                     costs=costs, **backtest_kw)
 
 # %% ../../nbs/53_backtest.widgets.ipynb #bfc77392
+def _axis_times(idx) -> list:
+    "Times as ISO strings, so every plotly front end (the widget's too) draws a date axis, never nanosecond integers."
+    return idx.strftime('%Y-%m-%dT%H:%M:%S').tolist() if isinstance(idx, pd.DatetimeIndex) else list(idx)
+
 def _curves(res) -> tuple:
     "x, strategy equity, equal-weight buy-and-hold equity and drawdown of a result (empty for None)."
     if res is None: return [], [], [], []
     close = res.prices.bfill(); hold = close.div(close.iloc[0]).mean(axis=1) * res.config['initial_cash']
-    return res.equity.index, res.equity.to_numpy(), hold.to_numpy(), drawdown(res.returns.to_numpy())
+    return _axis_times(res.equity.index), res.equity.to_numpy(), hold.to_numpy(), drawdown(res.returns.to_numpy())
 
 def widget_figure(res=None, # a `BacktestResult`, or None for an empty figure
                  ):
@@ -202,7 +207,7 @@ def interactive_backtest(prices, # prices as `backtest` takes them (close Series
     allv = ({} if predictions is None else {'predictions': predictions}) | dict(versions or {})
     if not allv: raise ConfigError("interactive_backtest needs predictions= or versions={name: predictions}")
     check_choice('signal', signal, SIGNAL_RULES)
-    return InteractiveBacktest(prices, allv, costs, signal, threshold, **backtest_kw)
+    return InteractiveBacktest(price_frame(prices), allv, costs, signal, threshold, **backtest_kw)
 
 # %% ../../nbs/53_backtest.widgets.ipynb #0fb22647
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,8 @@ from .execution import compiled, kernel
 # %% auto #0
 __all__ = ['periods_per_year', 'excess_returns', 'sharpe_ratio', 'sortino_ratio', 'drawdown', 'max_drawdown_duration',
            'return_summary', 'equity_summary', 'probabilistic_sharpe_ratio', 'expected_max_sharpe',
-           'deflated_sharpe_ratio', 'information_coefficient', 'compute_metrics', 'rolling_sharpe', 'monthly_returns']
+           'deflated_sharpe_ratio', 'psr_from_stats', 'dsr_from_stats', 'information_coefficient', 'compute_metrics',
+           'rolling_sharpe', 'monthly_returns']
 
 # %% ../../nbs/17_portfolio.metrics.ipynb #52ba2e95
 _ALIASES = {'B': 252, 'C': 252, 'D': 252, 'W': 52, 'M': 12, 'ME': 12, 'MS': 12, 'BM': 12, 'BME': 12, 'BMS': 12,
@@ -165,10 +166,13 @@ def equity_summary(equity, # account values at each bar's close
                    total=float(equity[-1] / initial - 1), max_drawdown=mdd, dd_duration=longest)
 
 # %% ../../nbs/17_portfolio.metrics.ipynb #b3e845d8
-def _psr(s, sr_benchmark):
-    sr = _sharpe(s); den = 1 - s['skew'] * sr + (s['kurt'] - 1) / 4 * sr**2
-    if not np.isfinite(sr) or den <= 0: return np.nan
-    return NormalDist().cdf((sr - sr_benchmark) * math.sqrt(s['n'] - 1) / math.sqrt(den))
+def _psr_sr(sr, n, g3, g4, sr_benchmark):
+    "PSR from a per-bar Sharpe `sr` of `n` returns with population skew `g3` and (non-excess) kurtosis `g4`."
+    den = 1 - g3 * sr + (g4 - 1) / 4 * sr**2
+    if not np.isfinite(sr) or den <= 0 or n < 2: return np.nan
+    return NormalDist().cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(den))
+
+def _psr(s, sr_benchmark): return _psr_sr(_sharpe(s), s['n'], s['skew'], s['kurt'], sr_benchmark)
 
 def probabilistic_sharpe_ratio(returns, # simple per-bar returns
                                sr_benchmark:float=0.0) -> float: # the per-bar Sharpe to beat
@@ -184,16 +188,52 @@ def expected_max_sharpe(n_trials:int, # number of independent trials
     return sharpe_std * ((1 - g) * inv(1 - 1 / n_trials) + g * inv(1 - 1 / (n_trials * math.e)))
 
 # %% ../../nbs/17_portfolio.metrics.ipynb #21f8807b
+def _trials(n_trials, trials_sharpe, trials_sharpe_std, periods_per_year):
+    "(number of trials, per-bar std of their Sharpes or None) from what the user kept: the trials' Sharpes, or their count and std."
+    if trials_sharpe is None: return n_trials, trials_sharpe_std
+    if trials_sharpe_std is not None: raise ConfigError('pass trials_sharpe= (the Sharpes) or trials_sharpe_std= (their std), not both')
+    t = _arr(trials_sharpe).ravel(); t = t[~np.isnan(t)]
+    if not len(t) or np.isinf(t).any(): raise ConfigError(f'trials_sharpe must hold finite Sharpe ratios, one per trial; got {len(t)} values')
+    std = float(t.std(ddof=1)) / math.sqrt(periods_per_year) if len(t) > 1 else 0.0
+    return (len(t) if n_trials is None else n_trials), std
+
 def _dsr(s, n_trials, trials_sharpe_std=None):
     if trials_sharpe_std is None:
         sr = _sharpe(s); trials_sharpe_std = math.sqrt(max(1 - s['skew'] * sr + (s['kurt'] - 1) / 4 * sr**2, 0) / (s['n'] - 1))
     return _psr(s, expected_max_sharpe(n_trials, trials_sharpe_std))
 
 def deflated_sharpe_ratio(returns, # simple per-bar returns of the chosen strategy
-                          n_trials:int, # number of strategies tried
-                          trials_sharpe_std:float|None=None) -> float: # per-bar std of the trials' Sharpes (None: the estimator's)
-    "PSR at the expected best Sharpe of `n_trials` unskilled trials (per-bar `trials_sharpe_std`, default the estimator's)."
-    return _dsr(_summary(_arr(returns)), n_trials, trials_sharpe_std)
+                          n_trials:int|None=None, # number of strategies tried (None: the number of `trials_sharpe`)
+                          trials_sharpe_std:float|None=None, # per-bar std of the trials' Sharpes (None: from `trials_sharpe`, else the estimator's)
+                          trials_sharpe=None, # the trials' Sharpe ratios, this one included (their std, ddof=1, sets the bar)
+                          periods_per_year:float=1.0) -> float: # bars per year `trials_sharpe` are annualised with (1: per bar)
+    "PSR at the expected best Sharpe of `n_trials` unskilled trials (the trials' spread, else the estimator's)."
+    n, std = _trials(n_trials, trials_sharpe, trials_sharpe_std, periods_per_year)
+    if n is None: raise ConfigError('deflated_sharpe_ratio needs n_trials= or trials_sharpe=')
+    return _dsr(_summary(_arr(returns)), n, std)
+
+# %% ../../nbs/17_portfolio.metrics.ipynb #a7c3d2e2
+def psr_from_stats(sharpe:float, # per-bar Sharpe ratio (mean excess return / std, ddof=1)
+                   n_obs:int, # number of returns T
+                   skew:float=0.0, # population skewness g3
+                   excess_kurtosis:float=0.0, # population excess kurtosis g4 - 3
+                   sr_benchmark:float=0.0) -> float: # the per-bar Sharpe to beat
+    "PSR from summary statistics: Phi((SR - SR*) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1)/4 SR^2))."
+    return _psr_sr(float(sharpe), check_int('n_obs', n_obs, 2), float(skew), float(excess_kurtosis) + 3.0, sr_benchmark)
+
+def dsr_from_stats(sharpe:float, # per-bar Sharpe ratio of the chosen strategy
+                   n_obs:int, # number of returns T
+                   n_trials:int|None=None, # strategies tried (None: the number of `trials_sharpe`)
+                   skew:float=0.0, # population skewness g3
+                   excess_kurtosis:float=0.0, # population excess kurtosis g4 - 3
+                   trials_sharpe_std:float|None=None, # per-bar std of the trials' Sharpes (None: from `trials_sharpe`, else the estimator's)
+                   trials_sharpe=None, # the trials' Sharpe ratios
+                   periods_per_year:float=1.0) -> float: # bars per year `trials_sharpe` are annualised with
+    "Deflated Sharpe ratio from summary statistics (see `deflated_sharpe_ratio`)."
+    n, std = _trials(n_trials, trials_sharpe, trials_sharpe_std, periods_per_year)
+    if n is None: raise ConfigError('dsr_from_stats needs n_trials= or trials_sharpe=')
+    s = dict(n=check_int('n_obs', n_obs, 2), mean=float(sharpe), std=1.0, skew=float(skew), kurt=float(excess_kurtosis) + 3.0)
+    return _dsr(s, n, std)
 
 # %% ../../nbs/17_portfolio.metrics.ipynb #7750ed6d
 def information_coefficient(predictions, # predictions made at t (bars x assets, or one series)
@@ -237,6 +277,7 @@ def compute_metrics(returns, # simple per-bar returns of the strategy (Series wi
                     n_trials:int|None=None, # number of strategies tried, for the deflated Sharpe ratio
                     turnover=None, # traded value / equity per bar
                     trials_sharpe_std:float|None=None, # per-bar std of the trials' Sharpes (see the decision above)
+                    trials_sharpe=None, # the trials' annualised Sharpe ratios (as `sharpe` here), instead of `trials_sharpe_std`
                     equity=None, # the account values behind `returns`, if known (saves compounding them again)
                     summary:dict|None=None, # `return_summary` of these returns if already computed (the engine computes it compiled)
                    ) -> dict:
@@ -245,13 +286,15 @@ def compute_metrics(returns, # simple per-bar returns of the strategy (Series wi
     s = summary or return_summary(r, risk_free, ppy, equity); total, mdd = s['total'], s['max_drawdown']
     cagr = (1 + total) ** (ppy / n) - 1 if n and total > -1 else np.nan
     m = dict(total_return=total, annual_return=cagr, volatility=s['std'] * math.sqrt(ppy), sharpe=_sharpe(s, ppy), sortino=_sortino(s, ppy),
-             max_drawdown=mdd, calmar=cagr / abs(mdd) if mdd < 0 else np.nan, max_drawdown_duration=int(s['dd_duration']), periods_per_year=ppy)
+             max_drawdown=mdd, calmar=cagr / abs(mdd) if mdd < 0 else np.nan, max_drawdown_duration=int(s['dd_duration']), periods_per_year=ppy,
+             skew=float(s['skew']), excess_kurtosis=float(s['kurt'] - 3))
     m.update(_trade_stats(r, trades))
     if positions is not None: m['exposure'] = float((np.asarray(positions, float).reshape(n, -1) != 0).any(1).mean())
     if turnover is not None: m['turnover'] = float(np.nanmean(_arr(turnover)) * ppy)
     if predictions is not None and targets is not None:
         m['ic'] = information_coefficient(predictions, targets); m['rank_ic'] = information_coefficient(predictions, targets, rank=True)
     m['psr'] = _psr(s, 0.0) if n > 2 else np.nan
+    n_trials, trials_sharpe_std = _trials(n_trials, trials_sharpe, trials_sharpe_std, ppy)
     if n_trials is not None and n > 2: m['dsr'] = _dsr(s, n_trials, trials_sharpe_std)
     return m
 

@@ -52,6 +52,6 @@ def test_tearsheet_html_of_a_long_run(tmp_path, one_asset):
                    max_leverage=2, benchmark=one_asset['close'], costs=CostModel(commission_rate=0.0005))
     assert res.weights.abs().sum(axis=1).max() <= 2 + 1e-9
     path = tmp_path / 'tearsheet.html'
-    res.to_html(path, max_points=2000)
+    res.to_html(path, max_points=2000, include_plotlyjs='cdn')   # the figure's data alone (plotly.js embedded by default: +4.6 MB)
     text = path.read_text()
     assert 'benchmark' in text and 'monthly returns' in text and path.stat().st_size < 1_000_000

@@ -34,5 +34,27 @@ def test_backtest_metrics_match_empyrical():
     res = backtest(close, weights=w, open=opn, costs=CostModel(0.001, 0.01, 2.0, 2.0, 0.02), initial_cash=10_000)
     assert res.equity.min() > 0
     assert res.metrics['periods_per_year'] == 252
+    after = res.equity.pct_change().iloc[1:]          # what quantstats/empyrical users compute from the equity
+    np.testing.assert_allclose(after.to_numpy(), res.returns.iloc[1:].to_numpy(), rtol=1e-12, atol=1e-15)
     for ours, theirs in PAIRS.items():
-        assert res.metrics[ours] == pytest.approx(float(getattr(ep, theirs)(res.returns)), rel=1e-10, abs=1e-14), ours
+        assert res.metrics[ours] == pytest.approx(float(getattr(ep, theirs)(after)), rel=1e-10, abs=1e-14), ours
+
+
+def test_metrics_start_after_the_first_fill_opportunity():
+    "A known equity: CAGR, volatility, Sharpe, Sortino written out here on the returns from bar 1 on (bar 0 cannot trade)."
+    idx = pd.bdate_range('2024-01-01', periods=6)
+    close = pd.Series([100., 102, 101, 104, 103, 106], idx)
+    res = backtest(close, weights=pd.Series(1.0, idx), costs=CostModel(), execution='next_close')
+    eq = np.array([1, 1, 101 / 102, 104 / 102, 103 / 102, 106 / 102])     # in at bar 1's close, held to the end
+    np.testing.assert_allclose(res.equity.to_numpy(), eq, rtol=1e-14)
+    r = eq[1:] / eq[:-1] - 1; n = len(r)                                   # 5 returns: bar 0's (always 0) is not one
+    m = res.metrics
+    assert m['annual_return'] == pytest.approx(eq[-1] ** (252 / n) - 1, rel=1e-12)
+    assert m['volatility'] == pytest.approx(r.std(ddof=1) * np.sqrt(252), rel=1e-12)
+    assert m['sharpe'] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-12)
+    assert m['sortino'] == pytest.approx(r.mean() / np.sqrt((np.minimum(r, 0) ** 2).mean()) * np.sqrt(252), rel=1e-12)
+    d = r - r.mean()
+    assert m['skew'] == pytest.approx((d ** 3).mean() / (d ** 2).mean() ** 1.5, rel=1e-12)            # population estimator
+    assert m['excess_kurtosis'] == pytest.approx((d ** 4).mean() / (d ** 2).mean() ** 2 - 3, rel=1e-12)
+    assert m['sharpe'] != pytest.approx(np.r_[0, r].mean() / np.r_[0, r].std(ddof=1) * np.sqrt(252), rel=1e-3)  # the old convention
+    assert "rebalance='always'" in repr(res) and "fee_convention='value'" in repr(res) and 'initial_cash=1' in repr(res)

@@ -42,3 +42,6 @@ def test_widget_draws_offline(tmp_path):
     assert 'class="dataframe atf-metrics"' in dom and '>sharpe<' in dom, 'the metrics table was not rendered'
     assert f"{want.metrics['total_return']:.2%}" in dom, 'the metrics table does not show this run'
     assert 'widget-dropdown' in dom and 'inverse' in dom, 'the controls were not rendered'
+    labels = re.findall(r'data-unformatted="([^"]*)"', dom)          # axis tick labels and legend entries
+    assert any(re.fullmatch(r'[A-Z][a-z]{2} 2015', t) for t in labels), labels   # a date axis ('Mar 2015'), not ns integers
+    assert not any(re.fullmatch(r'[\d.]+[TPE]', t) for t in labels), labels
