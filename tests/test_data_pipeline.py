@@ -76,8 +76,10 @@ def test_no_lookahead_end_to_end(panel_frame):
 def test_no_training_label_reaches_valid_or_test(panel_frame):
     b = make_datasets(panel_frame, FeatureSpec(['signal'], horizon=5), lookback=8, valid=0.2, test=0.2, embargo=3)
     vs, ts = b.split.bounds
-    assert b.train.t_idx.max() + 5 < vs and b.valid.t_idx.max() + 5 < ts
-    assert b.valid.t_idx.min() >= vs + 3 and b.test.t_idx.min() >= ts + 3
+    # exactly: each block's last sample is the last whose 5-bar label ends before the next block, each later block starts
+    # 3 embargoed bars after its boundary, and the test block runs to the last labelled bar (nothing purged twice, nothing lost)
+    got = (b.train.t_idx.max(), b.valid.t_idx.min(), b.valid.t_idx.max(), b.test.t_idx.min(), b.test.t_idx.max())
+    assert got == (vs - 6, vs + 3, ts - 6, ts + 3, b.raw.n_bars - 6), (got, vs, ts, b.raw.n_bars)
 
 _REPRO = textwrap.dedent('''
     import hashlib, sys, torch

@@ -117,6 +117,10 @@ def test_yfinance_multi_ticker_csv(tmp_path):
         load_csv(tmp_path / 'yf.csv')
     f = load_csv(tmp_path / 'yf.csv', header=[0, 1], index_col=0)
     assert f.index.names == ['timestamp', 'asset'] and list(f.columns) == OHLCV and len(f) == 2 * len(wide)
+    for ticker, src in (('AAA', a), ('BBB', b)):   # each ticker's rows are its own file's bars, field by field
+        got = f.xs(ticker, level='asset')
+        assert list(got.index) == list(wide.index)
+        np.testing.assert_array_equal(got[OHLCV].to_numpy(), src.loc[wide.index, OHLCV].to_numpy())
     assert len(make_datasets(f, FeatureSpec(['close']), lookback=8).train) > 300
 
 
