@@ -5,10 +5,14 @@
   fills, every cost on, both fee conventions), give the same equity to 1e-12 on every bar, single and multi-asset;
 - the data layer end to end: `make_datasets` -> `RLDataset` on the test block -> `TradingEnv`, observations
   scaled by the training normaliser only;
+- calendars: a ragged two-asset file (`tests/data/vendor_hourly.csv`: BBB misses two hours and ends 20 hours
+  early) on the union calendar: no fill on a held bar, BBB flat from its last tradable bar on, and the same
+  equity as `backtest()` and as a plain loop over `fill_bar` written here;
 - registration: a fresh interpreter that imports `ai_trading_framework.rl_agents` builds the env with
   `gymnasium.make(ENV_ID, ...)`.
 """
 import subprocess, sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +22,8 @@ from ai_trading_framework.synthetic import synthetic_market
 from ai_trading_framework.features import FeatureSpec
 from ai_trading_framework.panel import make_panel
 from ai_trading_framework.datasets import RLDataset, make_datasets
+from ai_trading_framework.sources import load_csv
+from ai_trading_framework.portfolio.execution import fill_bar, new_account
 from ai_trading_framework.rl_agents.market_env import TradingEnv, synthetic_rl_dataset
 from ai_trading_framework.rl_agents.vec_env import VecTradingEnv
 from ai_trading_framework.backtest.engine import backtest
@@ -77,6 +83,44 @@ def test_data_layer_to_env():
     obs, _ = venv.reset(seed=0)
     for _ in range(100): obs, *_ = venv.step(np.ones((8, 3), np.int64))
     assert np.isfinite(obs['window']).all() and np.isfinite(obs['account']).all()
+
+
+def _replay_by_hand(env):
+    "The episode's equity from a plain loop over `fill_bar`, with the calendar rules spelled out: a decision on a held bar "
+    "does not count, an order for a held bar waits, a delisted asset is closed at its last tradable bar."
+    tg, f0, trad = env.episode_targets().to_numpy(), env._first, env.tradable
+    last = len(trad) - 1 - np.argmax(trad[::-1], 0); delisted = last < len(trad) - 1
+    acct, prev, dec, eq = new_account(env.n_assets, env.initial_cash), np.full(env.n_assets, np.nan), np.full(env.n_assets, np.nan), [env.initial_cash]
+    for k in range(len(tg) - 1):
+        d, q = f0 + k, f0 + k + 1; x = np.empty(env.n_assets)
+        for a in range(env.n_assets):
+            if trad[d, a]: dec[a] = tg[k, a]
+            v = np.nan if not trad[q, a] else (0.0 if delisted[a] and q == last[a] and q < f0 + len(tg) - 1 else dec[a])
+            x[a] = np.nan if env.rebalance == 'on_change' and v == prev[a] else v; prev[a] = v
+        acct, out = fill_bar(acct, x, env.fill_price[q], env.mark_price[q], env.costs, True, env.periods_per_year, env.max_leverage)
+        eq.append(out.equity[1])
+    return np.array(eq)
+
+
+@pytest.mark.parametrize('execution', ['next_open', 'next_close'])
+@pytest.mark.parametrize('rebalance', ['on_change', 'always'])
+def test_ragged_calendar(execution, rebalance):
+    "Union calendar on a ragged file: no fill on a held bar, closed out at delisting, equal to backtest() and to a fill_bar loop."
+    p = make_panel(load_csv(Path(__file__).parent / 'data' / 'vendor_hourly.csv'), FeatureSpec(['close']), calendar='union')
+    assert p.calendar == 'union' and p.assets == ('AAA', 'BBB') and (~p.tradable[:, 1]).sum() == 22
+    env = TradingEnv(RLDataset(p, 8), costs=CostModel(**ALL_COSTS), n_levels=5, random_start=False, execution=execution,
+                     rebalance=rebalance, margin_floor=0.01, periods_per_year=24 * 252)
+    rng = np.random.default_rng(4); env.reset(seed=0); done, bars, units = False, [], []
+    while not done:
+        *_, te, tr, info = env.step(rng.integers(0, 5, 2)); done = te or tr; bars.append(info['bar']); units.append(info['units'])
+    bars, units = np.array(bars), np.array(units)
+    held = ~env.tradable[bars[1:], 1]; last = np.flatnonzero(env.tradable[:, 1])[-1]
+    assert held.sum() == 22 and (np.diff(units[:, 1])[held] == 0).all()            # no fill on a held bar
+    assert (units[bars >= last, 1] == 0).all() and (units[bars < last, 1] != 0).any()  # flat from the last tradable bar on
+    eq = env.equity_curve().values
+    np.testing.assert_array_equal(_replay_by_hand(env), eq)
+    res = backtest(**env.backtest_inputs())
+    np.testing.assert_allclose(res.equity.values, eq, rtol=1e-12, atol=0)
 
 
 def test_gymnasium_make_in_a_fresh_interpreter():

@@ -4,19 +4,20 @@
 
 # %% ../../nbs/20_rl.ipynb #0664e2f4
 from __future__ import annotations
-import math
 import numpy as np
 import pandas as pd
 import gymnasium
 from gymnasium import spaces
 from fastcore.basics import patch
-from ..core import ConfigError, check_choice, check_int, check_number, warn_input
+from ..core import ConfigError, check_choice, check_int, check_number
 from ..portfolio.costs import CostModel
-from ..portfolio.execution import Account, FillParams, BarFill, kernel, compiled, fill_bar_kernel, fill_params
+from ..portfolio.execution import compiled, fill_params
 from ..synthetic import synthetic_market
 from ..features import FeatureSpec
 from ..panel import make_panel
 from ..datasets import RLDataset
+from .env_kernels import (_EQ, _PEAK, _CASH0, _CASH, _BAR, _LAST, _FIRST, _REW, _STATUS,
+    _ST, _A0, _HEAD, _NB, _step_observe, _observe_envs)
 
 # %% auto #0
 __all__ = ['REWARDS', 'ACTIONS', 'EXECUTIONS', 'ENV_ID', 'synthetic_rl_dataset', 'reward_weights', 'TradingEnv']
@@ -25,16 +26,19 @@ __all__ = ['REWARDS', 'ACTIONS', 'EXECUTIONS', 'ENV_ID', 'synthetic_rl_dataset',
 REWARDS = ('pnl', 'log_return', 'sharpe', 'drawdown', 'turnover')
 ACTIONS, EXECUTIONS = ('discrete', 'continuous'), ('next_open', 'next_close')
 ENV_ID = 'ai_trading_framework/TradingEnv-v0'
-# columns of the per-environment state array
-_EQ, _PEAK, _DSR_A, _DSR_B, _IN_POS, _COSTS, _TRADES, _DD, _CASH0, _TURN, _STEP_COST, _NS = range(12)
 
 def synthetic_rl_dataset(n_bars:int=300, # bars of the synthetic market
                          n_assets:int=1, # assets
                          lookback:int=10, # bars in each observation window
                          episode_length:int|None=None, # bars per training episode (None: the whole period)
-                         seed:int=0) -> RLDataset: # seed of the market
-    "A small `RLDataset` on `synthetic_market` (features `signal` and `close`, open and close execution prices), for tests and demos."
-    return RLDataset(make_panel(synthetic_market(n_bars, n_assets, seed=seed), FeatureSpec(['signal', 'close'])), lookback, episode_length=episode_length)
+                         seed:int=0, # seed of the market
+                         ragged:bool=False) -> RLDataset: # multi-asset: assets list late, and the last one misses two bars mid-way and is delisted a fifth before the end
+    "A small `RLDataset` on `synthetic_market` (features `signal` and `close`, open and close execution prices; a union calendar), for tests and demos."
+    f = synthetic_market(n_bars, n_assets, seed=seed, ragged=ragged)
+    if ragged:
+        ts, a = f.index.get_level_values(0).unique(), f.index.get_level_values(1).unique()[-1]
+        f = f.drop([(t, a) for t in [ts[n_bars // 2], ts[n_bars // 2 + 1], *ts[n_bars - n_bars // 5:]]])
+    return RLDataset(make_panel(f, FeatureSpec(['signal', 'close'])), lookback, episode_length=episode_length)
 
 def reward_weights(reward) -> np.ndarray:
     "Weights of the built-in reward terms (`REWARDS` order) from a name or a {name: weight} dict."
@@ -76,29 +80,39 @@ class TradingEnv(gymnasium.Env):
         self.render_mode = None if render_mode is None else check_choice('render_mode', render_mode, self.metadata['render_modes'])
         self.rebalance, self.min_hold = check_choice('rebalance', rebalance, ('on_change', 'always')), check_int('min_hold', min_hold, 0)
         if self.min_hold and action != 'discrete': raise ConfigError(f"min_hold={min_hold} needs action='discrete'; use min_hold=0 with continuous actions")
-        self._reward_fn = reward if callable(reward) else None
+        self._reward_fn = reward if callable(reward) else None; self._plain = self._reward_fn is None and render_mode != 'human'
         self.reward_weights = reward_weights('log_return' if callable(reward) else reward)
         self.prm = fill_params(self.costs, periods_per_year, True, self.max_leverage)
         self._setup_data(); self._setup_actions(levels, n_levels); self._setup_spaces()
-        self._b = _Batch(self, 1); self._done = True
+        self._bind(); self._done = True
 
 # %% ../../nbs/20_rl.ipynb #a4ba2fce
 @patch
 def _setup_data(self:TradingEnv):
-    "Read-only execution prices and feature windows of the dataset (views where possible, shared by every copy of the env)."
+    "Read-only execution prices (held where the calendar has no bar), tradable bars, and feature windows of the dataset (views, shared by every copy of the env)."
     p, ds = self.dataset.panel, self.dataset; names = list(p.price_names)
     need = 'open' if self.execution == 'next_open' else 'close'
     for c in {need, 'close'}:
         if c not in names: raise ConfigError(f"execution={self.execution!r} needs a {c!r} execution price, but the panel has {names}; add it to FeatureSpec.exec_price_cols")
-    rows = slice(ds.start, ds.end + 1)
-    self.fill_price, self.mark_price = (np.ascontiguousarray(p.prices[:, :, names.index(c)]) for c in (need, 'close'))
-    if np.isnan(self.mark_price[rows]).any() or np.isnan(self.fill_price[rows]).any():
-        raise ConfigError('some asset has no price at some bar of the period; build the panel with calendar="intersect" or pick rows where every asset trades')
+    rows = slice(ds.start, ds.end + 1); fill, mark = (p.prices[:, :, names.index(c)] for c in (need, 'close'))
+    self.tradable = (~np.isnan(p.prices).any(2)) if p.tradable is None else p.tradable.copy()
+    bad = (np.isnan(fill[rows]) | np.isnan(mark[rows])) & self.tradable[rows]
+    if bad.any():
+        t, a = np.argwhere(bad)[0]
+        raise ConfigError(f'asset {p.assets[a]!r} has no price at {p.timestamps[ds.start + t]}, a bar its panel marks tradable; build the panel with make_panel (calendar="union" or "intersect") so held bars are flagged')
     if np.isnan(p.x[ds.start - ds.lookback + 1:ds.end + 1]).any(): raise ConfigError('the feature windows of the period hold NaN; fill or drop them first')
+    self.fill_price, self.mark_price = (np.ascontiguousarray(np.nan_to_num(pd.DataFrame(o).ffill().to_numpy(), nan=0.0)) for o in (fill, mark))  # held; 0 before listing (never held)
+    self._tmask = _trade_codes(self.tradable)
     xa = p.x.transpose(1, 0, 2)  # the panel's asset-major storage: each asset's window is one block
     self.x, self._xa = p.x.view(), (xa if xa.flags.c_contiguous else np.ascontiguousarray(xa)).reshape(-1)
-    for o in (self.x, self._xa, self.fill_price, self.mark_price): o.flags.writeable = False
+    for o in (self.x, self._xa, self.fill_price, self.mark_price, self.tradable, self._tmask): o.flags.writeable = False
     self.n_assets, self.assets = p.n_assets, tuple(p.assets)
+
+def _trade_codes(tradable) -> np.ndarray:
+    "Per (bar, asset): 1 an order may fill, 0 a held bar (orders wait), 2 the last tradable bar of an asset delisted before the panel ends (closed out)."
+    codes = tradable.astype(float); T = len(codes); last = T - 1 - np.argmax(tradable[::-1], 0)
+    for a in np.flatnonzero(tradable.any(0) & (last < T - 1)): codes[last[a], a] = 2.0
+    return codes
 
 # %% ../../nbs/20_rl.ipynb #c9e9660c
 @patch
@@ -111,7 +125,7 @@ def _setup_actions(self:TradingEnv, levels, n_levels):
     if levels.size < 2 or bad.size:
         raise ConfigError(f'levels must hold at least 2 values in [{lo}, {self.max_leverage}] (allow_short={self.allow_short}, '
                           f'max_leverage={self.max_leverage}), got {levels.tolist()}; change them or raise max_leverage')
-    self.levels = levels
+    self.levels = levels; self._levels_of = {k: float(k) for k in range(len(levels))} if self.action == 'discrete' and self.n_assets == 1 else None
     self._cfg = np.array([self.action == 'continuous', self.allow_short, self.max_leverage, self.sharpe_eta,
                           self.margin_floor * self.initial_cash, self.min_hold, self.rebalance == 'on_change'])
 
@@ -133,28 +147,32 @@ def reset(self:TradingEnv, *, seed:int|None=None, # seeds `self.np_random` (the 
     "Start an episode: a seeded random `dataset.episode_length` slice (training) or the whole period; returns (obs, info)."
     super(TradingEnv, self).reset(seed=seed)
     first, last = self.dataset.sample_episode(self.np_random) if self.random_start else self.dataset.full_episode()
-    self._b.reset(0, first, last); self._first, self._done = first, False
-    self._equity, self._targets = [self.initial_cash], []
-    return self._obs(), self._info()
+    b = self._b; b.reset(0, first, last); self._first, self._done = first, False
+    b.hist = np.zeros((1, last - first + 1, self.n_assets + 1)); b.hist[0, 0, 0] = self.initial_cash  # equity and targets of the episode
+    self._args = b.args(b.all, b.flat if self.flatten_obs else b.no_window); b.observe(b.all)
+    return self._obs_info(self._head.tolist())
 
 @patch
-def _obs(self:TradingEnv):
-    "The observation at the current bar (the window is copied out of the read-only panel)."
-    b = self._b; b.observe()
-    if self.flatten_obs: return np.concatenate([b.flat[0], b.account[0]])
-    return {'window': b.window[0].copy(), 'account': b.account[0].copy()}
+def _obs_info(self:TradingEnv, s:list) -> tuple:
+    "The observation (new arrays; the window copied from a read-only view of the panel) and `info` (equity, units, cash, costs paid in total and this bar, turnover, fills, bar), from the state values `s`."
+    e, costs, step_costs, turnover, trades = s[_ST:_HEAD]; bar = int(s[_BAR])
+    info = {'equity': e, 'units': self._units0.copy(), 'cash': s[_CASH], 'costs': costs, 'step_costs': step_costs, 'turnover': turnover, 'trades': int(trades), 'bar': bar}
+    if self.flatten_obs: return np.concatenate([self._b.flat[0], self._acct0]), info
+    return {'window': self._windows[bar - self._L1].copy(), 'account': self._acct0.copy()}, info
 
 @patch
-def _info(self:TradingEnv) -> dict:
-    "Equity, weights, units, cash, costs paid (this bar and in total), turnover and fills so far, bar and timestamp."
-    b = self._b; s = b.st[0].tolist()  # plain floats, in one call
-    return dict(equity=s[_EQ], weights=b.account[0, :self.n_assets].astype(float), units=b.units[0].copy(), cash=float(b.cash[0, 0]),
-                costs=s[_COSTS], step_costs=s[_STEP_COST], turnover=s[_TURN], trades=int(s[_TRADES]), bar=int(b.bars[0]))
+def account_info(self:TradingEnv) -> dict:
+    "`info` plus each asset's weight, average entry price and unrealised P&L (the heavier parts, computed on request)."
+    b = self._b; i = self._obs_info(self._head.tolist())[1]; mark = self.mark_price[i['bar']]; u = b.units[0]
+    return dict(i, weights=u * mark / i['equity'], avg_price=b.avg_px[0].copy(), unrealised_pnl=u * (mark - b.avg_px[0]))
 
 # %% ../../nbs/20_rl.ipynb #2fc8b309
 @patch
 def _check_action(self:TradingEnv, action) -> np.ndarray:
     "The action as a row of floats, or a `ValueError` naming it and the space."
+    if self._levels_of is not None:  # one asset, discrete: a valid level (int, NumPy integer or integral float) is one dict lookup
+        try: return self._levels_of[action]
+        except (KeyError, TypeError): pass
     if self.n_assets == 1 and isinstance(action, (int, float, np.integer, np.floating)):  # the common case, without array checks
         v = float(action)
         if self.action == 'discrete' and 0 <= v < len(self.levels) and v == int(v): return v
@@ -166,180 +184,142 @@ def _check_action(self:TradingEnv, action) -> np.ndarray:
         elif (a == np.round(a)).all() and (a >= 0).all() and (a < len(self.levels)).all(): return a
     raise ValueError(f'action {action!r} is outside the action space {self.action_space}; clip or map it into the space first')
 
+# %% ../../nbs/20_rl.ipynb #3e5f7a9b
 @patch
 def step(self:TradingEnv, action): # a level index (per asset), or weights in [-1, 1] per asset
     "Fill the action's target weights at the next bar, with costs; returns (obs, reward, terminated, truncated, info)."
     if self._done: raise RuntimeError('the episode is over (or never started): call reset() before step()')
-    b = self._b; b.act[0] = self._check_action(action); b.step()
-    self._targets.append(b.targets[0].copy()); self._equity.append(b.st[0, _EQ])
-    status = b.status[0]; self._done = status > 0
-    obs, info = self._obs(), self._info()
-    reward = float(b.reward[0]) if self._reward_fn is None else self._user_reward()
+    v = self._check_action(action)
+    if v.__class__ is float: self._act0[0] = v  # one asset: an item write, cheaper than a slice
+    else: self._act0[:] = v
+    self._run(*self._args); s = self._head.tolist()  # the state as plain floats, in one call
+    status = s[_STATUS]; self._done = status > 0
+    if status < 0: raise RuntimeError('a target broke max_leverage: this is a bug in the action mapping, please report it')
+    if self._plain: obs, info = self._obs_info(s); return obs, s[_REW], status == 1, status == 2, info  # no user reward, no printing
+    reward = s[_REW] if self._reward_fn is None else self._user_reward()
     if self.render_mode == 'human': print(self.render_line())
-    return obs, reward, bool(status == 1), bool(status == 2), info
+    obs, info = self._obs_info(s)
+    return obs, reward, status == 1, status == 2, info
 
 @patch
 def _user_reward(self:TradingEnv) -> float:
     "Call the user's reward function, naming it and the bar when it fails."
     try: return float(self._reward_fn(self))
     except Exception as e:
-        raise RuntimeError(f'reward function {getattr(self._reward_fn, "__name__", self._reward_fn)!r} failed at bar {self._b.bars[0]}: {e}') from e
+        raise RuntimeError(f'reward function {getattr(self._reward_fn, "__name__", self._reward_fn)!r} failed at bar {int(self._b.bars[0])}: {e}') from e
 
 # %% ../../nbs/20_rl.ipynb #6983f87d
 @patch
 def equity_curve(self:TradingEnv) -> pd.Series:
     "Equity at each close of the episode so far, from its first bar (the initial cash)."
-    return pd.Series(self._equity, self.dataset.panel.timestamps[self._first:self._first + len(self._equity)], name='equity')
+    n = int(self._b.bars[0]) - self._first + 1
+    return pd.Series(self._b.hist[0, :n, 0].copy(), self.dataset.panel.timestamps[self._first:self._first + n], name='equity')
 
 @patch
 def episode_targets(self:TradingEnv) -> pd.DataFrame:
     "Target weights decided at each bar of the episode so far (filled at the next bar; the last row is never filled, so 0)."
-    tg = np.vstack(self._targets + [np.zeros(self.n_assets)])
-    return pd.DataFrame(tg, self.equity_curve().index, list(self.assets))
+    eq = self.equity_curve(); tg = self._b.hist[0, :len(eq), 1:].copy(); tg[-1] = 0.0
+    return pd.DataFrame(tg, eq.index, list(self.assets))
 
 @patch
 def backtest_inputs(self:TradingEnv) -> dict:
-    "Keyword arguments of `backtest.engine.backtest` that replay this episode: prices, the targets decided, costs and options."
+    "Keyword arguments of `backtest.engine.backtest` that replay this episode: prices, tradable bars, the targets decided, costs and options."
     tg = self.episode_targets(); rows = slice(self._first, self._first + len(tg)); frame = lambda a: pd.DataFrame(a[rows], tg.index, tg.columns)
-    return dict(prices=frame(self.mark_price), open=frame(self.fill_price) if self.execution == 'next_open' else None, weights=tg,
-                execution=self.execution, rebalance=self.rebalance, costs=self.costs, initial_cash=self.initial_cash, max_leverage=self.max_leverage,
-                freq=self.periods_per_year)
+    kw = dict(prices=frame(self.mark_price), open=frame(self.fill_price) if self.execution == 'next_open' else None, weights=tg,
+              execution=self.execution, rebalance=self.rebalance, costs=self.costs, initial_cash=self.initial_cash, max_leverage=self.max_leverage,
+              freq=self.periods_per_year)
+    if not self.tradable.all():  # prices before an asset's first bar are NaN for the backtester (the env holds 0 units at a price of 0)
+        listed = np.maximum.accumulate(self.tradable, axis=0); kw['prices'] = frame(np.where(listed, self.mark_price, np.nan))
+        if kw['open'] is not None: kw['open'] = frame(np.where(listed, self.fill_price, np.nan))
+        kw.update(tradable=frame(self.tradable), listed_until=self._listed_until())
+        keep = list(tg.columns[listed[rows].any(0)])  # an asset not listed yet in the episode never trades: left out of the replay
+        if len(keep) < len(tg.columns): kw.update({k: kw[k][keep] for k in ('prices', 'open', 'weights', 'tradable', 'listed_until') if kw[k] is not None})
+    return kw
 
-# %% ../../nbs/20_rl.ipynb #a369e7a2
-@kernel
-def _action_weights(act, levels, cfg, w):
-    "Target weights `w` from one environment's action row (level indices, or continuous values in [-1, 1])."
-    A = w.shape[0]; gross = 0.0
-    if cfg[0] == 0.0:
-        for a in range(A): w[a] = levels[int(act[a])] / A
-        return
-    for a in range(A):
-        v = act[a] if cfg[1] > 0.0 else (act[a] + 1.0) / 2.0  # long only: [-1, 1] -> [0, 1]
-        w[a] = v; gross += abs(v)
-    s = cfg[2] / max(gross, 1.0)
-    for a in range(A): w[a] *= s
-
-@kernel
-def _reward_terms(st, e0, e, turnover, eta, terms):
-    "P&L, log return, differential Sharpe ratio, drawdown and turnover penalties of one bar, into `terms`; updates the running state `st`."
-    r = e / e0 - 1.0
-    terms[0] = (e - e0) / st[_CASH0]; terms[1] = math.log(max(e / e0, 1e-12))
-    a = st[_DSR_A]; b = st[_DSR_B]; da = r - a; db = r * r - b; var = b - a * a
-    terms[2] = (b * da - 0.5 * a * db) / var ** 1.5 if var > 1e-12 else 0.0
-    st[_DSR_A] = a + eta * da; st[_DSR_B] = b + eta * db
-    st[_PEAK] = max(st[_PEAK], e); dd = 1.0 - e / st[_PEAK]
-    terms[3] = -max(dd - st[_DD], 0.0); st[_DD] = dd; terms[4] = -turnover
-
-# %% ../../nbs/20_rl.ipynb #08bc30a2
-@kernel
-def _min_hold(act, level, hold, min_hold):
-    "Discrete actions with `min_hold`: an asset whose level changed less than `min_hold` bars ago keeps it (the action is masked)."
-    for a in range(act.shape[0]):
-        if hold[a] > 0.0 and act[a] != level[a]: act[a] = level[a]
-        if act[a] != level[a]: hold[a] = min_hold; level[a] = act[a]
-        else: hold[a] = max(hold[a] - 1.0, 0.0)
-
-@kernel
-def _track(units, traded, fill_px, avg_px, n, st):
-    "Average entry price per asset (for unrealised P&L) and bars since the last trade while holding."
-    held = False
-    for a in range(units.shape[0]):
-        d = units[a]; du = traded[a]; u = d - du; held = held or d != 0.0
-        if du == 0.0: continue
-        if d == 0.0: avg_px[a] = 0.0
-        elif u * d <= 0.0: avg_px[a] = fill_px[a]
-        elif abs(d) > abs(u): avg_px[a] = (avg_px[a] * abs(u) + fill_px[a] * abs(du)) / abs(d)
-    if not held: st[_IN_POS] = 0.0
-    elif n > 0: st[_IN_POS] = 1.0
-    else: st[_IN_POS] += 1.0
-
-# %% ../../nbs/20_rl.ipynb #b5eae57a
-@kernel
-def _step_envs(cash, units, borrow, avg_px, st, bars, last, act, level, hold, prev, levels, fillp, markp, p, cfg, rw, ob, w, terms, targets, reward, status):
-    "Step every environment one bar: action -> target weights -> `fill_bar_kernel` -> reward. `status`: 0 running, 1 margin floor, 2 end of episode, -1 refused."
-    A = w.shape[0]  # the FillParams and the BarFill scratch are built here from flat arrays: tuples are slow to pass from Python
-    prm = FillParams(p[0], p[1], p[2], p[3], p[4] > 0.0, p[5] > 0.0, p[6], p[7])
-    out = BarFill(ob[0, :A], ob[1, :A], ob[2, :A], ob[3, :A], ob[4, :A], ob[5, :2], ob[6, :1])
-    for i in range(cash.shape[0]):
-        t = bars[i] + 1; s = st[i]
-        if cfg[5] > 0.0: _min_hold(act[i], level[i], hold[i], cfg[5])
-        _action_weights(act[i], levels, cfg, w)
-        for a in range(w.shape[0]):
-            targets[i, a] = w[a]
-            if cfg[6] > 0.0 and w[a] == prev[i, a]: w[a] = np.nan  # on_change: an unchanged target holds
-            prev[i, a] = targets[i, a]
-        e0 = s[_EQ]; n = fill_bar_kernel(Account(cash[i], units[i], borrow[i]), w, fillp[t], markp[t], prm, out)
-        if n < 0: status[i] = -1; return
-        e = out.equity[1]; turn = 0.0; paid = 0.0
-        for a in range(w.shape[0]):
-            q = abs(out.traded[a]) * fillp[t, a]; turn += q / out.equity[0]
-            paid += out.exit_commission[a] + out.entry_commission[a] + q * prm.price_adj + out.borrow[a]
-        _track(units[i], out.traded, out.fill_price, avg_px[i], n, s)
-        _reward_terms(s, e0, e, turn, cfg[3], terms)
-        r = 0.0
-        for k in range(terms.shape[0]): r += rw[k] * terms[k]
-        reward[i] = r; s[_EQ] = e; s[_COSTS] += paid; s[_STEP_COST] = paid; s[_TURN] = turn; s[_TRADES] += n; bars[i] = t
-        status[i] = 1 if e <= cfg[4] else (2 if t >= last[i] else 0)
-    return
-
-# %% ../../nbs/20_rl.ipynb #97daad7e
-@kernel
-def _observe_envs(xa, n_bars, idx, bars, cash, units, avg_px, st, markp, window, account):
-    "Observation of the environments `idx` at their bars: the window (from `xa`, the inputs flat in asset-major order, into `window` flat per env), and weights, cash fraction, unrealised P&L, bars in position."
-    A = units.shape[1]; F = xa.shape[0] // (A * n_bars); L = window.shape[1] // (A * F)
-    for i in idx:
-        t = bars[i]; e = st[i, _EQ]; upnl = 0.0
-        for a in range(A):
-            src = (a * n_bars + t - L + 1) * F
-            if A == 1:
-                for k in range(L * F): window[i, k] = xa[src + k]  # one contiguous block: a vectorised copy
-            else:
-                for j in range(L):
-                    for f in range(F): window[i, (j * A + a) * F + f] = xa[src + j * F + f]
-        for a in range(A):
-            account[i, a] = units[i, a] * markp[t, a] / e; upnl += units[i, a] * (markp[t, a] - avg_px[i, a])
-        account[i, A] = cash[i, 0] / e; account[i, A + 1] = upnl / e; account[i, A + 2] = st[i, _IN_POS]
+@patch
+def _listed_until(self:TradingEnv) -> pd.Series:
+    "Each asset's last tradable timestamp where it is delisted before the panel ends (NaT otherwise)."
+    ts = self.dataset.panel.timestamps; t, a = np.nonzero(self._tmask == 2.0); out = pd.Series(pd.NaT, list(self.assets), dtype='datetime64[ns]')
+    out.iloc[a] = ts[t]; return out
 
 # %% ../../nbs/20_rl.ipynb #701e876d
 class _Batch:
-    "The state of N environments as arrays, stepped and observed by the compiled kernels."
+    "The state of N environments as one float array (a row each, with named column views), stepped and observed by the compiled kernels."
     def __init__(self, env:TradingEnv, n:int):
-        A, self.env, self.n = env.n_assets, env, n
-        self.cash, self.units, self.borrow, self.avg_px = np.zeros((n, 1)), np.zeros((n, A)), np.zeros((n, A)), np.zeros((n, A))
-        self.st, self.bars, self.last = np.zeros((n, _NS)), np.zeros(n, np.int64), np.zeros(n, np.int64)
-        self.level, self.hold, self.prev = np.full((n, A), -1.0), np.zeros((n, A)), np.full((n, A), np.nan)
-        self.act, self.targets, self.reward, self.status = np.zeros((n, A)), np.zeros((n, A)), np.zeros(n), np.zeros(n, np.int64)
+        A, self.env, self.n = env.n_assets, env, n; self.S = S = np.zeros((n, _A0 + _NB * A))
+        self.cash, self.st, self.row = S[:, _CASH:_CASH + 1], S[:, _ST:_A0], S[0]
+        self.bars, self.last, self.first, self.reward, self.status = (S[:, c] for c in (_BAR, _LAST, _FIRST, _REW, _STATUS))
+        self.units, self.borrow, self.avg_px, self.level, self.hold, self.prev, self.act, self.targets, self.dec = (S[:, _A0 + k * A:_A0 + (k + 1) * A] for k in range(_NB))
         self.flat = np.zeros((n, int(np.prod(env.dataset.obs_shape))), np.float32); self.account = np.zeros((n, A + 3), np.float32)
-        self.window, self.all = self.flat.reshape((n,) + env.dataset.obs_shape), np.arange(n)
-        self.prm, self.ob, self.w, self.terms = np.array(env.prm, dtype=float), np.zeros((7, max(A, 2))), np.zeros(A), np.zeros(len(REWARDS))
-        self._step, self._observe = compiled(_step_envs), compiled(_observe_envs)
+        self.window, self.all, self.no_window = self.flat.reshape((n,) + env.dataset.obs_shape), np.arange(n), np.zeros((n, 0), np.float32)
+        self.P = np.concatenate([np.array(env.prm, dtype=float), env._cfg, env.reward_weights, env.levels]); self.ob = np.zeros((9, max(A, 5)))
+        self.hist, self._run, self._observe = np.zeros((n, 0, A + 1)), None, compiled(_observe_envs)
+    def args(self, idx, window):
+        "The arguments of `_step_observe` (a tuple, bound once per episode)."
+        e = self.env; return (self.S, self.P, self.ob, e.fill_price, e.mark_price, e._tmask, self.hist, e._xa, idx, window, self.account)
     def reset(self, idx, first, last):
         "Start the environments `idx` flat at bars `first`, ending at `last`."
-        c = self.env.initial_cash; self.cash[idx] = c; self.units[idx] = 0.0; self.borrow[idx] = 0.0; self.avg_px[idx] = 0.0
-        self.st[idx] = 0.0; self.st[idx, _EQ] = c; self.st[idx, _PEAK] = c; self.st[idx, _CASH0] = c
-        self.bars[idx] = first; self.last[idx] = last; self.level[idx] = -1.0; self.hold[idx] = 0.0; self.prev[idx] = np.nan
+        c = self.env.initial_cash; self.S[idx] = 0.0; self.cash[idx] = c; self.st[idx, _EQ] = c; self.st[idx, _PEAK] = c; self.st[idx, _CASH0] = c
+        self.bars[idx] = first; self.first[idx] = first; self.last[idx] = last; self.level[idx] = -1.0; self.prev[idx] = np.nan; self.dec[idx] = np.nan
     def step(self):
-        e = self.env
-        self._step(self.cash, self.units, self.borrow, self.avg_px, self.st, self.bars, self.last, self.act, self.level, self.hold, self.prev, e.levels, e.fill_price,
-                   e.mark_price, self.prm, e._cfg, e.reward_weights, self.ob, self.w, self.terms, self.targets, self.reward, self.status)
+        "Step every environment and observe them all."
+        args = self.args(self.all, self.flat)
+        if self._run is None: self._run = _entry(_step_observe, *args)
+        self._run(*args)
         if self.status.min() < 0: raise RuntimeError('a target broke max_leverage: this is a bug in the action mapping, please report it')
-    def observe(self, idx=None):
-        self._observe(self.env._xa, self.env.x.shape[0], self.all if idx is None else idx, self.bars, self.cash, self.units, self.avg_px, self.st, self.env.mark_price, self.flat, self.account)
+    def observe(self, idx):
+        "Observe the environments `idx` (after some were reset)."
+        self._observe(self.S, self.env._xa, self.env.mark_price, np.asarray(idx, dtype=np.int64), self.flat, self.account)
+
+def _entry(fn, *args):
+    "The entry point of the compiled `fn` for exactly the types of `args` (no per-call type dispatch: the caller's arrays never change type)."
+    from numba import typeof
+    return compiled(fn).compile(tuple(typeof(a) for a in args))
+
+# %% ../../nbs/20_rl.ipynb #4f6a8b0c
+@patch
+def _bind(self:TradingEnv):
+    "Build the batch-of-one state, the compiled step's arguments and entry point, and the views `step` reads."
+    b = self._b = _Batch(self, 1); self._args = b.args(b.all, b.flat if self.flatten_obs else b.no_window); self._run = _entry(_step_observe, *self._args)
+    self._head, self._act0, self._units0, self._acct0, self._L1 = b.row[:_HEAD], b.act[0], b.units[0], b.account[0], self.dataset.lookback - 1
+    self._windows = np.moveaxis(np.lib.stride_tricks.sliding_window_view(self.x, self.dataset.lookback, axis=0), -1, 1)  # [t - L + 1]: the window ending at t
+
+_DERIVED = ('_b', '_args', '_run', '_head', '_act0', '_units0', '_acct0', '_windows')
+
+@patch
+def __getstate__(self:TradingEnv) -> dict:
+    "Pickle and `copy.deepcopy` support: the state without the views and compiled entry point, which `__setstate__` rebuilds."
+    d = {k: v for k, v in self.__dict__.items() if k not in _DERIVED}; b = self._b
+    return dict(d, _batch=(b.S.copy(), b.hist.copy(), b.flat.copy(), b.account.copy()))
+
+@patch
+def __setstate__(self:TradingEnv, d:dict):
+    S, hist, flat, account = d.pop('_batch'); self.__dict__.update(d); self._bind(); b = self._b
+    b.S[:], b.flat[:], b.account[:], b.hist = S, flat, account, hist; self._args = b.args(b.all, b.flat if self.flatten_obs else b.no_window)
 
 # %% ../../nbs/20_rl.ipynb #e76bf0bb
+def _masks(env:TradingEnv, b:_Batch) -> np.ndarray:
+    "Valid discrete choices of each environment of the batch `b`, (n_envs, assets, levels)."
+    A, T = env.n_assets, len(env._tmask); m = np.ones((b.n, A, len(env.levels)), bool)
+    i, a = np.nonzero(b.hold > 0); m[i, a] = False; m[i, a, b.level[i, a].astype(np.int64)] = True  # min_hold: the level is kept
+    t = b.bars.astype(np.int64); now, nxt = env._tmask[t], env._tmask[np.minimum(t + 1, T - 1)]
+    stuck = (now == 0) | (nxt == 0) | ((nxt == 2) & (t + 1 < b.last)[:, None])  # no fill at t + 1, a decision that does not count, a close-out
+    i, a = np.nonzero(stuck & (t + 1 < T)[:, None])
+    v = np.where((nxt[i, a] == 2) | np.isnan(b.dec[i, a]), 0.0, b.dec[i, a])  # the target that stands (flat if none yet, or closed out)
+    m[i, a] = False; m[i, a, np.abs(env.levels[None] / A - v[:, None]).argmin(1)] = True
+    return m
+
 @patch
 def action_masks(self:TradingEnv) -> np.ndarray:
     "Which discrete choices are valid now, flat over (asset, level), as sb3-contrib's `MaskablePPO` reads them."
     if self.action != 'discrete': raise ConfigError("action_masks() needs action='discrete'; continuous actions have no choices to mask")
-    m = np.ones((self.n_assets, len(self.levels)), bool); b = self._b
-    for a in np.flatnonzero(b.hold[0] > 0): m[a] = False; m[a, int(b.level[0, a])] = True
-    return m.reshape(-1)
+    return _masks(self, self._b)[0].reshape(-1)
 
 # %% ../../nbs/20_rl.ipynb #bf5958cd
 @patch
 def render_line(self:TradingEnv) -> str:
     "One line on the current bar: timestamp, equity, weights, costs paid and fills so far."
-    i = self._info(); ts = self.dataset.panel.timestamps[i['bar']]
+    i = self.account_info(); ts = self.dataset.panel.timestamps[i['bar']]
     return f"{ts} equity {i['equity']:.6g} weights {np.round(i['weights'], 4).tolist()} costs {i['costs']:.4g} trades {i['trades']}"
 
 @patch

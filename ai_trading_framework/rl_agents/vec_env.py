@@ -12,7 +12,8 @@ from gymnasium.utils.seeding import np_random
 from fastcore.basics import patch
 from stable_baselines3.common.vec_env import VecEnv
 from ..core import ConfigError, check_int
-from .market_env import TradingEnv, _Batch, _EQ, _COSTS, _TRADES, _TURN, _STEP_COST
+from .market_env import TradingEnv, _Batch, _masks
+from .env_kernels import _EQ, _COSTS, _TRADES, _TURN, _STEP_COST
 
 # %% auto #0
 __all__ = ['VecTradingEnv', 'SB3VecTradingEnv']
@@ -46,14 +47,14 @@ def reset(self:VecTradingEnv, *, seed:int|list|None=None, # environment i is see
     "Reset every environment; returns the batched observation and infos."
     seeds = seed if isinstance(seed, (list, tuple)) else [None if seed is None else seed + i for i in range(self.num_envs)]
     if seed is not None or self._rngs is None: self._rngs = [np_random(s)[0] for s in seeds]  # None: keep the generators, as gymnasium envs do
-    self._start(np.arange(self.num_envs))
+    self._start(np.arange(self.num_envs)); self._b.observe(self._b.all)
     return self._obs(), self._infos()
 
 # %% ../../nbs/20a_rl.vec_env.ipynb #949415fe
 @patch
 def _obs(self:VecTradingEnv):
-    "The batched observation (copies of the shared buffers)."
-    b = self._b; b.observe()
+    "The batched observation (copies of the shared buffers, which the kernels fill)."
+    b = self._b
     if self.env.flatten_obs: return np.concatenate([b.flat, b.account], axis=1)
     return {'window': b.window.copy(), 'account': b.account.copy()}
 
@@ -89,7 +90,7 @@ def step(self:VecTradingEnv, actions): # one action per environment
         idx = np.flatnonzero(done)
         infos.update(final_obs=obs, _final_obs=done)
         self._start(idx); b.observe(idx)
-        obs = np.concatenate([b.flat, b.account], axis=1) if self.env.flatten_obs else {'window': b.window.copy(), 'account': b.account.copy()}
+        obs = self._obs()
     return obs, reward, term, trunc, infos
 
 # %% ../../nbs/20a_rl.vec_env.ipynb #60dd71f9
@@ -97,10 +98,7 @@ def step(self:VecTradingEnv, actions): # one action per environment
 def env_action_masks(self:VecTradingEnv) -> np.ndarray:
     "Valid discrete choices of every environment, (n_envs, assets x levels), as `MaskablePPO` reads them."
     if self.env.action != 'discrete': raise ConfigError("action_masks needs action='discrete'")
-    A, L = self.env.n_assets, len(self.env.levels); b = self._b
-    m = np.ones((self.num_envs, A, L), bool); i, a = np.nonzero(b.hold > 0)
-    m[i, a] = False; m[i, a, b.level[i, a].astype(np.int64)] = True
-    return m.reshape(self.num_envs, -1)
+    return _masks(self.env, self._b).reshape(self.num_envs, -1)
 
 # %% ../../nbs/20a_rl.vec_env.ipynb #25c406fd
 class SB3VecTradingEnv(VecEnv):
