@@ -9,11 +9,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
-from ..frames import OHLCV_NAMES, canonical_frame, canonical_name
+from ..frames import ASSET_COL, OHLC_COLS, OHLCV_NAMES, TIME_COL, canonical_frame, canonical_name
 from ..trading_calendar import TRADABLE_COL, aligned_prices, calendar_policy
 from ..core import ConfigError, DataValidationError, check_choice, check_number, warn_input
 from ..portfolio.costs import CostModel
-from ..portfolio.execution import ENGINES, Simulation, positions_from_fills, round_trips, simulate
+from ..portfolio.execution import ENGINES, Simulation, compiled, kernel, positions_from_fills, round_trips, simulate
 from ..portfolio.metrics import compute_metrics, equity_summary, periods_per_year
 from ..portfolio.signals import as_wide, signal_weights
 
@@ -29,16 +29,46 @@ def price_frame(prices):
     "`prices` with canonical names (`canonical_frame`) when it is an OHLCV frame as read, else as given."
     return canonical_frame(prices) if _is_ohlcv(prices) else prices
 
-def _split_prices(prices, open, calendar=None, tradable=None):
-    "Close and open prices (wide frames) and the tradable bars (None: all), from the accepted price layouts, on one calendar."
+def _split_prices(prices, open, calendar=None, tradable=None, checked:dict|None=None):
+    "Close and open prices (wide frames) and the tradable bars (None: all), from the accepted price layouts, on one calendar; `checked` gets the price arrays already checked."
     if _is_ohlcv(prices):
-        w = aligned_prices(prices, ('open', 'close'), calendar=calendar)
+        w, given = _one_asset(prices, calendar) or aligned_prices(prices, ('open', 'close'), calendar=calendar), open is not None
         if 'close' not in w: raise DataValidationError(f'an OHLCV frame needs a close column; got {list(prices.columns)}')
-        close, open = w['close'], w.get('open') if open is None else as_wide(open)
+        close, open = w['close'], as_wide(open) if given else w.get('open')
         tradable = w[TRADABLE_COL] if tradable is None else tradable
+        if checked is not None: checked.update({k: a for k, a in w.get('checked', {}).items() if not (given and k == 'open')})
     else: close, open = as_wide(prices), (None if open is None else as_wide(open))
     if tradable is not None: tradable = _align_frame(as_wide(tradable).astype(bool), close)
     return close, open, tradable
+
+# %% ../../nbs/50_backtest.ipynb #5b1f0a11
+_JUMP = 1.5  # `trading_calendar._level_jumps`' min_ratio: a close-to-close ratio inside (1/1.5, 1.5) never warns of a level jump
+_ASSET = pd.Index(['asset'], name=ASSET_COL)  # the columns `aligned_prices` gives a one-asset frame (`validate_frame`'s asset name)
+
+@kernel
+def _bars_ok(o, h, l, c, lo, hi):
+    "Whether every bar is finite, > 0 and inside [low, high] and no close moves from the one before by a ratio outside (lo, hi); one pass, counted (numba vectorises it)."
+    n = c.shape[0]; good = 0
+    for t in range(1, n):
+        good += (l[t] > 0.0) & (o[t] >= l[t]) & (o[t] <= h[t]) & (c[t] >= l[t]) & (c[t] <= h[t]) & (h[t] < np.inf) & (c[t] < c[t - 1] * hi) & (c[t] > c[t - 1] * lo)
+    return good == n - 1 and (l[0] > 0.0) & (o[0] >= l[0]) & (o[0] <= h[0]) & (c[0] >= l[0]) & (c[0] <= h[0]) & (h[0] < np.inf)
+
+def _one_asset(df:pd.DataFrame, calendar) -> dict|None:
+    "`aligned_prices(df, ('open', 'close'))` of a one-asset OHLCV frame it would take as it is, in one compiled pass, with the checked arrays; else None (the slow path then runs, raises or warns)."
+    cols, idx = {canonical_name(c): c for c in df.columns}, df.index
+    if (not isinstance(idx, pd.DatetimeIndex) or isinstance(df.columns, pd.MultiIndex) or not len(df) or 'close' not in cols
+            or len(cols) < df.shape[1] or not set(cols) <= set(OHLCV_NAMES.values()) or ('high' in cols) != ('low' in cols)
+            or any(df[cols[k]].dtype != np.float64 for k in OHLC_COLS if k in cols)
+            or not (idx.is_monotonic_increasing and idx.is_unique) or idx.hasnans): return None  # pandas caches these three on the index
+    t = (idx if idx.unit == 'ns' else idx.as_unit('ns')).rename(TIME_COL)  # as `canonical_frame` leaves it (as_unit copies)
+    a = {k: df[cols[k]].to_numpy() for k in OHLC_COLS if k in cols}; c = a['close']; o = a.get('open', c)
+    h, l = (a['high'], a['low']) if 'high' in a else (np.maximum(o, c), np.minimum(o, c))
+    if not compiled(_bars_ok)(o, h, l, c, (1 + 1e-9) / _JUMP, (1 - 1e-9) * _JUMP): return None
+    calendar_policy(df, calendar)  # the check of `calendar` the slow path makes
+    out = {k: df[cols[k]].set_axis(t).to_frame('asset').set_axis(_ASSET, axis=1) for k in ('open', 'close') if k in cols}
+    out[TRADABLE_COL] = pd.DataFrame(np.ones((len(t), 1), bool), t, _ASSET, copy=False)
+    for f in out.values(): f.attrs = {}
+    return {**out, 'checked': {k: a[k][:, None] for k in ('open', 'close') if k in a}}
 
 # %% ../../nbs/50_backtest.ipynb #378a6542
 def _check_prices(df:pd.DataFrame, what:str):
@@ -101,6 +131,7 @@ def last_tradable(tradable:pd.DataFrame) -> pd.Series:
 def _on_calendar(target:np.ndarray, tradable:pd.DataFrame, until:pd.Series|None) -> np.ndarray:
     "Targets that honour the calendar: decisions on held bars do not count, no fill on a held bar (NaN: hold), 0 filled at delisting."
     ok = tradable.to_numpy(bool); idx = tradable.index
+    if until is None and ok.all(): return target  # every bar tradable, no delisting: the targets (no NaN) as they are
     x = pd.DataFrame(np.where(ok, target, np.nan)).ffill().to_numpy(copy=True)  # the last decision taken on a tradable bar waits
     x[:-1][~ok[1:]] = np.nan  # the target decided on t fills on t + 1: hold if t + 1 is not tradable
     until = last_tradable(tradable) if until is None else until.reindex(tradable.columns)
@@ -265,12 +296,12 @@ def backtest(prices, # close prices: Series, frame (timestamps x assets), or an 
              listed_until=None, # asset -> last tradable timestamp, where an open position is closed (None: from `tradable`)
             ) -> BacktestResult:
     "Fill targets decided at each close on the next bar, with costs and one shared cash account; return a `BacktestResult`."
-    close_df, open_df, tradable = _split_prices(prices, open, calendar, tradable)
+    close_df, open_df, tradable = _split_prices(prices, open, calendar, tradable, checked := {})
     if tradable is not None: positions, weights, predictions = (_on_grid(x, close_df) for x in (positions, weights, predictions))
     execution = _check_options(execution, open_df, engine, initial_cash, max_leverage, rebalance_threshold, costs, rebalance)
     costs = CostModel() if costs is None else costs
-    close, unlisted = _check_prices(close_df, 'prices')
-    fill = close if execution == 'next_close' else _check_prices(as_wide(_align_frame(open_df, close_df)), 'open')[0]
+    close, unlisted = (checked['close'], None) if 'close' in checked else _check_prices(close_df, 'prices')
+    fill = close if execution == 'next_close' else checked['open'] if 'open' in checked else _check_prices(as_wide(_align_frame(open_df, close_df)), 'open')[0]
     ppy = periods_per_year(close_df.index, freq)
     target, is_weights, pred = _targets(close_df, positions, weights, predictions, signal, signal_kw, max_leverage, freq)
     if tradable is not None: target = _on_calendar(target, tradable, listed_until)
@@ -288,8 +319,8 @@ def backtest(prices, # close prices: Series, frame (timestamps x assets), or an 
 def _result(close_df, last_close, sim, pred, benchmark, ppy, config) -> BacktestResult:
     "Returns, round trips and metrics of a simulation, in compiled passes; frames only where they are needed."
     idx, cash0, engine = close_df.index, config['initial_cash'], config['engine']
-    r1, summary = equity_summary(sim.equity[1:], sim.equity[0], config['risk_free'], ppy, engine)  # after the first fill opportunity
-    r = np.r_[sim.equity[0] / cash0 - 1, r1]
+    r = np.empty(len(sim.equity)); r[0] = sim.equity[0] / cash0 - 1
+    summary = equity_summary(sim.equity[1:], sim.equity[0], config['risk_free'], ppy, engine, out=r[1:])[1]  # after the first fill opportunity
     ti, tf = round_trips(sim, last_close, engine)
     res = BacktestResult(pd.Series(sim.equity, idx, name='equity', copy=False), pd.Series(r, idx, name='returns', copy=False), close_df, config,
                          predictions=pred, sim=sim, trades_raw=(ti, tf))

@@ -118,26 +118,36 @@ def return_summary(returns, # simple per-bar returns
     return dict(s, total=float(eq[-1] - 1), max_drawdown=float(dd.min()), dd_duration=_longest_run(dd < 0))
 
 # %% ../../nbs/17_portfolio.metrics.ipynb #439d0d0e
+@kernel(reassoc=True)
+def _returns_sum(equity, initial, r):
+    "Simple returns of `equity` into `r` (the first against `initial`); returns their sum (vectorised: numba may reorder it)."
+    r[0] = (equity[0] - initial) / initial; s = r[0]
+    for t in range(1, equity.shape[0]):
+        x = (equity[t] - equity[t - 1]) / equity[t - 1]; r[t] = x; s += x
+    return s
+
 @kernel
-def _returns_drawdown(equity, initial, r):
-    "Simple returns of `equity` into `r` (the first against `initial`); returns (max drawdown, longest drawdown in bars), in one pass."
-    prev = initial; peak = initial; mdd = 0.0; thr = 1.0 + 1e-12; run = 0; longest = 0
-    for t in range(equity.shape[0]):
-        eq = equity[t]; r[t] = (eq - prev) / prev; prev = eq
-        if eq >= peak: peak = eq; run = 0
-        else:
-            run += 1; longest = max(longest, run)
+def _drawdown(equity, initial):
+    "(max drawdown, longest drawdown in bars) of `equity` from a start at `initial`, in blocks of 128 bars (see above)."
+    peak = initial; mdd = 0.0; thr = 1.0 + 1e-12; run = 0; longest = 0; n = equity.shape[0]
+    for a in range(0, n, 128):
+        b = min(a + 128, n)
+        if run >= 128:  # deep in a drawdown: the block is likely under water too
+            up = 0; low = np.inf
+            for t in range(a, b): up += equity[t] >= peak; low = min(low, equity[t])
+            if up == 0:  # the peak holds over the block: its lowest bar is the one candidate for a new max drawdown
+                run += b - a; longest = max(longest, run)
+                if low <= peak * thr:
+                    dd = low / peak - 1.0
+                    if dd < mdd: mdd = dd; thr = 1.0 + mdd + 1e-12
+                continue
+        for t in range(a, b):
+            eq = equity[t]; under = not eq >= peak
+            peak = max(peak, eq); run = (run + 1) * under; longest = max(longest, run)  # no branch on a new peak
             if eq <= peak * thr:  # may be a new low (thr: 1 + max drawdown, with a margin): divide only then
                 dd = eq / peak - 1.0
                 if dd < mdd: mdd = dd; thr = 1.0 + mdd + 1e-12
     return mdd, longest
-
-@kernel(reassoc=True)
-def _sum(r):
-    "Sum of `r` (vectorised: numba may reorder it)."
-    s = 0.0
-    for t in range(r.shape[0]): s += r[t]
-    return s
 
 @kernel(reassoc=True)
 def _moment_sums(r, mean, rf):
@@ -153,14 +163,16 @@ def equity_summary(equity, # account values at each bar's close
                    initial:float, # the account value before the first bar
                    risk_free:float=0.0, # annual risk-free rate
                    periods_per_year:float=252.0, # bars per year
-                   engine:str='numba'): # 'numba': the compiled passes; anything else: the NumPy reference (`return_summary`)
+                   engine:str='numba', # 'numba': the compiled passes; anything else: the NumPy reference (`return_summary`)
+                   out:np.ndarray|None=None): # where to write the returns (a float array of len(equity)), else a new array
     "Simple returns of `equity` (the first against `initial`) and their `return_summary`."
     equity = np.ascontiguousarray(equity, dtype=float); n = len(equity); rf = _rf_per_bar(risk_free, periods_per_year)
+    r = np.empty(n) if out is None else out
     if engine != 'numba' or not n:
-        r = np.diff(equity, prepend=initial) / np.r_[initial, equity[:-1]]
+        r[:] = np.diff(equity, prepend=initial) / np.r_[initial, equity[:-1]]
         return r, return_summary(r, risk_free, periods_per_year, equity)
-    r = np.empty(n); mdd, longest = compiled(_returns_drawdown)(equity, float(initial), r)
-    mean = compiled(_sum)(r) / n; m2, m3, m4, down = compiled(_moment_sums)(r, mean, rf); m2n = m2 / n
+    mean = compiled(_returns_sum)(equity, float(initial), r) / n; mdd, longest = compiled(_drawdown)(equity, float(initial))
+    m2, m3, m4, down = compiled(_moment_sums)(r, mean, rf); m2n = m2 / n
     return r, dict(n=n, mean=mean - rf, std=math.sqrt(m2 / (n - 1)) if n > 1 else np.nan, down=math.sqrt(down / n),
                    skew=m3 / n / m2n**1.5 if m2n > 0 else 0.0, kurt=m4 / n / m2n**2 if m2n > 0 else 3.0,
                    total=float(equity[-1] / initial - 1), max_drawdown=mdd, dd_duration=longest)
