@@ -24,6 +24,7 @@ lic = licenses.get(cfg['license'].lower(), cfg['license'])
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 bench_requirements = shlex.split(cfg.get('bench_requirements', ''))
 wandb_requirements = shlex.split(cfg.get('wandb_requirements', ''))
+rllib_requirements = shlex.split(cfg.get('rllib_requirements', ''))
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -38,7 +39,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = {cfg['lib_name']: ['widget-js/*']}, # the vendored JavaScript of offline widget pages (see widget-js/README.md)
     install_requires = requirements,
-    extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'wandb': wandb_requirements},
+    extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'wandb': wandb_requirements, 'rllib': rllib_requirements},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),
