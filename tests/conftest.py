@@ -43,3 +43,12 @@ def pytest_collection_modifyitems(config, items):
     else: print(line)
     if name: return
     for it in gpu: it.add_marker(pytest.mark.skip(reason=NO_CUDA))
+
+
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    "torch on one thread for a module of tests on tiny models (a second thread only adds overhead on a shared CPU)."
+    import torch
+    old = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -27,12 +27,7 @@ SMALL = {'cnn': {'d_model': 16}, 'tcn': {'d_model': 16},
          'multi_transformer': {'d_model': 16, 'n_heads': 2, 'n_layers': 1}}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "Tiny models: a second thread only adds overhead on a shared CPU."
-    old = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')  # tiny models (tests/conftest.py)
 
 
 @pytest.fixture(scope='module')

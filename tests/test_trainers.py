@@ -60,12 +60,7 @@ with open(os.path.join(out, f'history-rank{rank}.json'), 'w') as f:
 '''
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "Tiny models: a second thread only adds overhead on a shared CPU."
-    old = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')  # tiny models (tests/conftest.py)
 
 
 def _env(tmp_path):
