@@ -113,7 +113,9 @@ def register_model(name:str): # the name `create_model` will know the encoder by
         old = _REGISTRY.get(name)
         if old is not None and old.__qualname__ != cls.__qualname__:
             raise ConfigError(f'model name {name!r} is already registered to {old.__qualname__}')
-        _REGISTRY[name] = cls
+        # a notebook re-running an exported definition (class in __main__) keeps the package's class registered: models
+        # built by name stay picklable for worker processes (A3C, DataLoader workers), whatever ran before in the process
+        if not (old is not None and cls.__module__ == '__main__' and old.__module__ != '__main__'): _REGISTRY[name] = cls
         return cls
     return _inner
 
