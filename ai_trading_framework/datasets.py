@@ -88,7 +88,7 @@ class SupervisedDataset(torch.utils.data.Dataset):
         self.panel, self.lookback, self.with_asset, self.spec = panel, lookback, with_asset, panel.spec
         self.t_idx, self.a_idx = _valid_samples(panel, lookback, rows, labelled)
         self.x = torch.from_numpy(panel.x) # shares memory with the panel
-        T, F = panel.n_bars, panel.n_features
+        T = panel.n_bars
         self._flat = _asset_major(panel).view(-1) # the storage every window is cut from, one contiguous block each
         self._a = torch.from_numpy(self.a_idx)
         self._w = self._a * T + torch.from_numpy(self.t_idx) - lookback + 1 # first row of each sample's window in the asset-major layout

@@ -5,7 +5,7 @@
 # %% ../../nbs/53_backtest.widgets.ipynb #fdcbcf20
 from __future__ import annotations
 import dataclasses, hashlib, html, json, os, subprocess, sys, tarfile, tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 import numpy as np
 import pandas as pd

@@ -16,7 +16,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
-from ..core import ConfigError, ATFError, check_int, check_number
+from ..core import ConfigError, ATFError, check_int
 from ..models.core import InputDims, TradingModel, create_model
 from ..synthetic import synthetic_market
 from ..features import FeatureSpec
