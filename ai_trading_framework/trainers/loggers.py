@@ -4,15 +4,17 @@
 
 # %% ../../nbs/30d_trainers.loggers.ipynb #8119b77b
 from __future__ import annotations
-import importlib, json, math, netrc, os, time
+import importlib, json, math, netrc, os, sys, time
+from contextvars import ContextVar
 from pathlib import Path
 from urllib.parse import urlparse
 from fastcore.basics import patch
-from ..core import ConfigError, check_choice
+from ..core import ConfigError, check_choice, warn_input
 
 # %% auto #0
 __all__ = ['LOGGERS', 'flatten_params', 'RunLogger', 'TensorBoardLogger', 'wandb_mode', 'WandbLogger', 'default_tracking_uri',
-           'MLflowLogger', 'make_loggers']
+           'push_parent_run', 'pop_parent_run', 'active_parent_run', 'mlflow_experiment_id', 'MLflowLogger',
+           'make_loggers']
 
 # %% ../../nbs/30d_trainers.loggers.ipynb #61fa94f5
 LOGGERS = ('tensorboard', 'wandb', 'mlflow')
@@ -54,6 +56,25 @@ class RunLogger:
     def finish(self, summary:dict, status:str='FINISHED'): "Close the run with its summary; status FINISHED, FAILED or KILLED."
     def __repr__(self): return f'{type(self).__name__}()'
 
+# %% ../../nbs/30d_trainers.loggers.ipynb #585e4a8b
+def _resuming(run_dir) -> bool:
+    "True when a fit in `run_dir` resumes: the trainer deletes a run's checkpoints before a fresh fit starts its loggers."
+    return run_dir is not None and any((Path(run_dir)/'checkpoints').glob('*.json')) # epoch-*.json (supervised), eval-*.json (RL)
+
+def _run_record(run_dir, name:str) -> dict|None:
+    "The ids a logger kept in `run_dir/<name>`, when this start resumes that run; else None."
+    p = None if run_dir is None else Path(run_dir)/name
+    if not _resuming(run_dir) or not p.exists(): return None
+    try: return json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        warn_input(f'{str(p)!r} is damaged ({e}); the resumed fit logs to a new run'); return None
+
+def _save_record(run_dir, name:str, record:dict):
+    "Keep a logger's run ids in `run_dir/<name>` (atomically) for a resumed fit to reopen."
+    if run_dir is None: return
+    from ai_trading_framework.trainers.checkpoint import atomic_write
+    atomic_write(Path(run_dir)/name, json.dumps(record, indent=1).encode())
+
 # %% ../../nbs/30d_trainers.loggers.ipynb #1f7a5b49
 class TensorBoardLogger(RunLogger):
     "Per-epoch scalars and the hyperparameters with the final metrics, as TensorBoard event files."
@@ -87,7 +108,7 @@ def wandb_mode(mode:str|None=None, # 'online', 'offline' or 'disabled'; None: de
 # %% ../../nbs/30d_trainers.loggers.ipynb #beb54e0b
 class WandbLogger(RunLogger):
     "Config, per-epoch metrics and summary in a Weights & Biases run (offline when no API key is configured)."
-    name = 'wandb'
+    name, record = 'wandb', 'wandb_run.json' # record: where the run's id is kept in the run directory
     def __init__(self, project:str='ai_trading_framework', # W&B project
                  mode:str|None=None, # see `wandb_mode`
                  entity:str|None=None): # W&B team or user
@@ -95,8 +116,11 @@ class WandbLogger(RunLogger):
     def start(self, run_name, params, run_dir):
         wandb = _require('wandb', "'ai_trading_framework[wandb]' (or wandb)")
         settings = wandb.Settings(silent=True, console='off', x_disable_stats=True)
-        self.run = wandb.init(project=self.project, entity=self.entity, name=run_name, config=flatten_params(params),
+        rec = _run_record(run_dir, self.record) or {}
+        again = dict(id=rec['id'], resume='allow') if rec.get('project') == self.project and rec.get('id') else {} # a resumed fit
+        self.run = wandb.init(project=self.project, entity=self.entity, name=run_name, config=flatten_params(params), **again,
                               dir=None if run_dir is None else str(run_dir), mode=wandb_mode(self.mode), reinit='create_new', settings=settings)
+        if getattr(self.run, 'id', None): _save_record(run_dir, self.record, {'id': self.run.id, 'project': self.project})
     def log_metrics(self, metrics, step): self.run.log(_numbers(metrics), step=step)
     def finish(self, summary, status='FINISHED'):
         self.run.summary.update(_numbers(summary))
@@ -104,33 +128,101 @@ class WandbLogger(RunLogger):
 
 # %% ../../nbs/30d_trainers.loggers.ipynb #8029daa3
 def default_tracking_uri() -> str:
-    "`sqlite:///<working directory>/mlruns.db`: MLflow's SQLite store beside the code that runs."
-    return f"sqlite:///{(Path.cwd()/'mlruns.db').as_posix()}"
+    "`MLFLOW_TRACKING_URI` when set (a team's server), else `sqlite:///<working directory>/mlruns.db`: MLflow's SQLite store beside the code that runs."
+    return os.environ.get('MLFLOW_TRACKING_URI') or f"sqlite:///{(Path.cwd()/'mlruns.db').as_posix()}"
 
 def _artifact_root(uri:str) -> str|None:
     "`mlartifacts/` beside a SQLite store's file; None (the server's choice) for other stores."
     if not uri.startswith('sqlite:///'): return None
     return str(Path(uri[len('sqlite:///'):]).resolve().parent/'mlartifacts')
 
+# %% ../../nbs/30d_trainers.loggers.ipynb #d8722542
+_PARENTS = ContextVar('atf_mlflow_parents', default=()) # (tracking_uri, run_id, experiment_id) of open parent runs, innermost last
+
+def push_parent_run(tracking_uri:str, # the parent run's store
+                    run_id:str, # the parent run
+                    experiment_id:str): # its experiment (children go there too)
+    "From now on (in this context), MLflow loggers open their runs as children of `run_id`."
+    _PARENTS.set(_PARENTS.get() + ((tracking_uri, run_id, experiment_id),))
+
+def pop_parent_run(run_id:str): # a run `push_parent_run` made the parent
+    "Stop nesting new runs under `run_id`."
+    _PARENTS.set(tuple(p for p in _PARENTS.get() if p[1] != run_id))
+
+def active_parent_run() -> dict|None:
+    "The innermost pushed parent run, else MLflow's fluent `mlflow.active_run()` (if mlflow is imported); `tracking_uri`, `run_id`, `experiment_id`, or None."
+    if ps := _PARENTS.get(): return dict(zip(('tracking_uri', 'run_id', 'experiment_id'), ps[-1]))
+    mlflow = sys.modules.get('mlflow')
+    run = None if mlflow is None else mlflow.active_run()
+    if run is None: return None
+    return dict(tracking_uri=mlflow.get_tracking_uri(), run_id=run.info.run_id, experiment_id=run.info.experiment_id)
+
+# %% ../../nbs/30d_trainers.loggers.ipynb #9c5661a3
+def mlflow_experiment_id(client, # an `MlflowClient`
+                         name:str, # the experiment's name
+                         tracking_uri:str, # the client's store: a SQLite one keeps a new experiment's artifacts in `mlartifacts/` beside it
+                        ) -> str:
+    "The id of the experiment called `name`, created when missing."
+    exp = client.get_experiment_by_name(name)
+    if exp is not None: return exp.experiment_id
+    try: return client.create_experiment(name, artifact_location=_artifact_root(tracking_uri))
+    except Exception:
+        exp = client.get_experiment_by_name(name) # created by another process meanwhile
+        if exp is None: raise
+        return exp.experiment_id
+
 # %% ../../nbs/30d_trainers.loggers.ipynb #918f4366
 class MLflowLogger(RunLogger):
-    "Params, per-epoch metrics, artifacts and status in an MLflow run (SQLite in the working directory by default)."
-    name = 'mlflow'
-    def __init__(self, tracking_uri:str|None=None, # any MLflow tracking URI; None: `default_tracking_uri()`
-                 experiment:str='ai_trading_framework'): # experiment name (created when missing)
-        self.tracking_uri, self.experiment, self.client, self.run_id = tracking_uri, experiment, None, None
+    "Params, per-epoch metrics, artifacts and status in an MLflow run (SQLite in the working directory by default); a child run inside an open `Experiment`."
+    name, record = 'mlflow', 'mlflow_run.json' # record: where the run's id is kept in the run directory
+    def __init__(self, tracking_uri:str|None=None, # any MLflow tracking URI; None: the open parent run's, else `default_tracking_uri()`
+                 experiment:str='ai_trading_framework'): # experiment name (created when missing); a child run goes to its parent's
+        self.tracking_uri, self.experiment, self.client, self.run_id, self.parent_run_id = tracking_uri, experiment, None, None, None
     def start(self, run_name, params, run_dir):
-        MlflowClient, Param = _require('mlflow', "'mlflow>=3.1'").MlflowClient, _require('mlflow.entities', "'mlflow>=3.1'").Param
-        self.tracking_uri = self.tracking_uri or default_tracking_uri()
-        self.client = c = MlflowClient(tracking_uri=self.tracking_uri)
-        exp = c.get_experiment_by_name(self.experiment)
-        if exp is None:
-            try: exp_id = c.create_experiment(self.experiment, artifact_location=_artifact_root(self.tracking_uri))
-            except Exception: exp_id = c.get_experiment_by_name(self.experiment).experiment_id # created by another process meanwhile
-        else: exp_id = exp.experiment_id
-        self.run_id = c.create_run(exp_id, run_name=run_name).info.run_id
-        ps = [Param(k, str(v)[:6000]) for k, v in flatten_params(params).items()]
-        for i in range(0, len(ps), 100): c.log_batch(self.run_id, params=ps[i:i + 100]) # MLflow takes 100 params per call
+        MlflowClient = _require('mlflow', "'mlflow>=3.1'").MlflowClient
+        parent = active_parent_run()
+        if parent is not None and self.tracking_uri not in (None, parent['tracking_uri']): parent = None # no nesting across stores
+        self.tracking_uri = self.tracking_uri or (parent['tracking_uri'] if parent else default_tracking_uri())
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        if not self._reopen(run_dir): self._create(run_name, params, parent)
+        _save_record(run_dir, self.record, {'run_id': self.run_id, 'tracking_uri': self.tracking_uri})
+
+# %% ../../nbs/30d_trainers.loggers.ipynb #283ba727
+@patch
+def _create(self:MLflowLogger, run_name, params, parent):
+    "A new run (a child of `parent` when one is open) with the flattened `params`."
+    from mlflow.entities import Param
+    c = self.client
+    exp_id = parent['experiment_id'] if parent else mlflow_experiment_id(c, self.experiment, self.tracking_uri)
+    self.parent_run_id = parent['run_id'] if parent else None
+    tags = {'mlflow.parentRunId': self.parent_run_id} if parent else None
+    self.run_id = c.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
+    ps = [Param(k, str(v)[:6000]) for k, v in flatten_params(params).items()]
+    for i in range(0, len(ps), 100): c.log_batch(self.run_id, params=ps[i:i + 100]) # MLflow takes 100 params per call
+
+# %% ../../nbs/30d_trainers.loggers.ipynb #4685ddc4
+@patch
+def _reopen(self:MLflowLogger, run_dir) -> bool:
+    "Continue the run a crashed fit in `run_dir` recorded (status back to RUNNING, epochs it did not log filled in); False if there is none."
+    from mlflow.exceptions import MlflowException
+    rec = _run_record(run_dir, self.record)
+    if rec is None or rec.get('tracking_uri') != self.tracking_uri: return False
+    try: run = self.client.get_run(rec['run_id'])
+    except MlflowException: return False # deleted, or another store under the same URI
+    if run.info.lifecycle_stage != 'active' or run.info.status == 'FINISHED': return False # a finished run is never continued
+    self.run_id, self.parent_run_id = run.info.run_id, run.data.tags.get('mlflow.parentRunId')
+    self.client.update_run(self.run_id, status='RUNNING')
+    self._backfill(run_dir)
+    return True
+
+@patch
+def _backfill(self:MLflowLogger, run_dir):
+    "Log the epochs of the newest checkpoint's history that the crashed process did not log (it died between checkpoint and log)."
+    from ai_trading_framework.trainers.checkpoint import latest_checkpoint
+    found = latest_checkpoint(Path(run_dir)/'checkpoints', prefix='') # whichever kind the trainer writes
+    done = {m.step for m in self.client.get_metric_history(self.run_id, 'epoch')}
+    for row in (found[1].get('history') or []) if found else []:
+        if isinstance(row, dict) and isinstance(row.get('epoch'), int) and row['epoch'] not in done: self.log_metrics(row, row['epoch'])
 
 # %% ../../nbs/30d_trainers.loggers.ipynb #b587566d
 @patch
