@@ -13,7 +13,7 @@ TORCH  ?= torch==2.13.0
 # tests run `python`) is the venv's, never the system's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: quickstart test check-export check-clean check-readme check-docs check-wheel nbtest nbtest-slow nbtest-net pytest sysdeps bench lab export readme venv help docs
+.PHONY: quickstart test check-export check-clean check-readme check-memory-bank memory-bank check-docs check-wheel nbtest nbtest-slow nbtest-net pytest sysdeps bench lab export readme venv help docs
 
 help:
 	@echo "make quickstart  - set up .venv and run the main job on the synthetic market"
@@ -22,6 +22,7 @@ help:
 	@echo "make check-wheel - build the sdist and wheel, install the wheel in a throwaway venv, import every module"
 	@echo "make nbtest-net  - run the #| net cells (they need the internet: npm registry, ...); not part of make test"
 	@echo "make docs        - build the docs site offline into _docs/ (view: python3 -m http.server -d _docs)"
+	@echo "make memory-bank - regenerate memory-bank/ (after the quickstart and the tests: its run pages read MLflow and .reports/)"
 	@echo "make bench       - install the bench extra and run the benchmarks in bench/"
 	@echo "make lab         - start JupyterLab on nbs/"
 
@@ -45,7 +46,7 @@ sysdeps:
 # see tools/with_tmp.sh. Where the venv's torch sees CUDA the #| gpu cells and the gpu-marked tests run too; the
 # output says which way it went.
 test: DOCS_FLAGS = --check
-test: $(STAMP) sysdeps check-export check-clean check-readme check-docs nbtest nbtest-slow docs pytest check-wheel
+test: $(STAMP) sysdeps check-export check-clean check-readme check-memory-bank check-docs nbtest nbtest-slow docs pytest check-wheel
 
 check-export: $(STAMP)
 	@before=$$( (git status --porcelain -- ai_trading_framework; git diff -- ai_trading_framework) | md5sum); \
@@ -68,6 +69,15 @@ check-readme:
 
 readme:
 	python3 tools/make_readme.py
+
+# memory-bank/ is generated (ai_trading_framework.memory_bank), never edited by hand. Its code pages (brief, system
+# patterns, tech context, models, decision log, progress) must match the code: CI fails on a stale one. Its run pages
+# (experiments, test results) read the MLflow store (mlruns.db here) and the JUnit reports in .reports/, and are dated.
+check-memory-bank: $(STAMP)
+	$(BIN)/atf_memory_bank --pages code --check
+
+memory-bank: $(STAMP)
+	$(BIN)/atf_memory_bank --pages all
 
 # nbdev's docs processing of every notebook (what nbdev_proc_nbs runs, without its Quarto installer), in memory
 check-docs: $(STAMP)
@@ -96,7 +106,7 @@ nbtest-net: $(STAMP)
 
 # tests/conftest.py skips the gpu-marked tests, saying so, where CUDA is absent
 pytest: $(STAMP)
-	bash tools/with_tmp.sh $(PY) -m pytest tests/ -p no:cacheprovider
+	bash tools/with_tmp.sh $(PY) -m pytest tests/ -p no:cacheprovider --junitxml=.reports/pytest.xml
 
 # the package as users install it: sdist, wheel from the sdist, installed in a throwaway venv, every module imported
 check-wheel: $(STAMP)

@@ -247,6 +247,7 @@ def test_ids_and_links_as_quarto_and_nbdev_make_them():
 def test_one_page_per_notebook(site):
     b = _builder()
     want = {b.page_name(nb) for nb in b.find_notebooks(ROOT / 'nbs')}
+    want |= {b.memory_bank_page_name(p) for p in b.memory_bank_pages(ROOT / 'memory-bank')}
     assert {p.name for p in site.glob('*.html')} == want
 
 def test_no_console_errors_and_no_network(visited):
