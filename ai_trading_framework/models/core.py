@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_models.ipynb #ff8cf624
 from __future__ import annotations
-import hashlib, importlib, inspect, json
+import copy, hashlib, importlib, inspect, json
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch
@@ -15,9 +15,9 @@ from ..core import ConfigError, ATFError, get_device, check_choice, check_int, c
 
 # %% auto #0
 __all__ = ['POOLS', 'DIM_ARGS', 'TASKS', 'SPEC_FORMAT', 'InputDims', 'get_dims', 'SequencePool', 'Encoder', 'register_model',
-           'list_models', 'get_encoder_class', 'config_options', 'make_config', 'RegressionHead', 'ClassificationHead',
-           'QuantileHead', 'pinball_loss', 'n_params', 'TradingModel', 'create_model', 'grad_check', 'check_causal',
-           'overfit_batch', 'model_spec', 'model_from_spec', 'save_model', 'load_model']
+           'list_models', 'get_encoder_class', 'config_options', 'make_config', 'zero_init', 'RegressionHead',
+           'ClassificationHead', 'QuantileHead', 'pinball_loss', 'n_params', 'TradingModel', 'create_model',
+           'grad_check', 'check_causal', 'overfit_batch', 'model_spec', 'model_from_spec', 'save_model', 'load_model']
 
 # %% ../../nbs/10_models.ipynb #27dbc981
 @dataclass
@@ -155,11 +155,16 @@ def make_config(cls:type, # the encoder class the config is for
 # %% ../../nbs/10_models.ipynb #f0372688
 TASKS = ('regression', 'classification', 'quantile')
 
+def zero_init(linear:nn.Linear) -> nn.Linear: # the output layer of a head
+    "`linear` with zero weights and bias: a fresh model predicts 0 (regression) or uniform classes, whatever its encoder."
+    nn.init.zeros_(linear.weight); nn.init.zeros_(linear.bias)
+    return linear
+
 class RegressionHead(nn.Module):
     "Linear head: `(batch, d) -> (batch, n_targets)`."
     def __init__(self, d:int, # width of the encoded vector
                  n_targets:int=1): # horizons predicted at once
-        super().__init__(); self.linear = nn.Linear(d, n_targets)
+        super().__init__(); self.linear = zero_init(nn.Linear(d, n_targets))
     def forward(self, h:torch.Tensor): return self.linear(h) # encoded vectors (batch, d)
 
 class ClassificationHead(nn.Module):
@@ -168,7 +173,7 @@ class ClassificationHead(nn.Module):
                  n_targets:int=1, # horizons predicted at once
                  n_classes:int=3): # classes per horizon (down/flat/up)
         super().__init__(); self.n_targets, self.n_classes = n_targets, n_classes
-        self.linear = nn.Linear(d, n_classes * n_targets)
+        self.linear = zero_init(nn.Linear(d, n_classes * n_targets))
     def forward(self, h:torch.Tensor): # encoded vectors (batch, d)
         out = self.linear(h)
         return out if self.n_targets == 1 else out.view(-1, self.n_classes, self.n_targets)
@@ -282,8 +287,10 @@ def create_model(name:str, # a registered model name (see `list_models`)
 def grad_check(model:TradingModel, # the model to check
                x:torch.Tensor, # an input batch
                asset:torch.Tensor|None=None): # asset ids, if the model uses them
-    "Names of the parameters that get no gradient, or an all-zero one, after one backward pass."
-    model.zero_grad()
+    "Names of the parameters that get no gradient, or an all-zero one, after one backward pass of a copy of `model`."
+    model = copy.deepcopy(model)
+    for m in model.modules(): # a zero-initialised output layer (`zero_init`) passes no gradient back yet: give the copy's random weights
+        if isinstance(m, nn.Linear) and not m.weight.any(): m.reset_parameters()
     out = model(x, asset)
     (out * torch.randn_like(out)).sum().backward()
     return [k for k, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
