@@ -14,6 +14,7 @@ from gymnasium import spaces
 from fastcore.basics import patch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from ..core import ConfigError, ATFError, check_int
@@ -204,7 +205,9 @@ def _build(self:PPOAgent):
     policy = 'MultiInputPolicy' if isinstance(self.venv.observation_space, spaces.Dict) else 'MlpPolicy'
     algo = _maskable_ppo() if self.masked else PPO
     h = {k: v for k, v in self.hparams.items() if not (self.masked and k in ('use_sde', 'sde_sample_freq'))}
-    return algo(policy, self.venv, policy_kwargs=kw, seed=self.seed, device=self.device, verbose=0, **h)
+    m = algo(policy, self.venv, policy_kwargs=kw, seed=self.seed, device=self.device, verbose=0, **h)
+    if not h.get('tensorboard_log'): m.set_logger(Logger(None, [])) # SB3's default logger makes a new empty temporary folder at every learn()
+    return m
 
 # %% ../../nbs/22_rl.ppo.ipynb #6fa5c445
 @patch
