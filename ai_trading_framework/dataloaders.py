@@ -56,6 +56,12 @@ class BatchLoader:
 
 # %% ../nbs/09_dataloaders.ipynb #f1ed815c
 @patch
+def epoch_order(self:BatchLoader, seed:int, # this epoch's order seed (from the loader's seed and the epoch)
+               ) -> torch.Tensor:
+    "The sample indices one epoch visits, in order: a seeded permutation with `shuffle`, else 0..n-1. The hook a subclass overrides to visit another order or a share of it (`trainers.distributed.ShardedBatchLoader`); `__len__` must then count its batches."
+    return torch.randperm(self.n, generator=torch.Generator().manual_seed(seed)) if self.shuffle else torch.arange(self.n)
+
+@patch
 def _batches(self:BatchLoader, order):
     "Index batches of `order`, respecting drop_last (lazily: an epoch of a million samples starts at once)."
     return (order[i * self.bs:(i + 1) * self.bs] for i in range(len(self)))
@@ -64,7 +70,7 @@ def _batches(self:BatchLoader, order):
 def __iter__(self:BatchLoader):
     "Yield batches for one epoch; the next epoch draws another seeded order."
     s_order, s_aug = _batch_seeds(self.seed, self.epoch); self.epoch += 1
-    order = torch.randperm(self.n, generator=torch.Generator().manual_seed(s_order)) if self.shuffle else torch.arange(self.n)
+    order = self.epoch_order(s_order)
     rngs = _Rngs(s_aug, self.device)
     move, tfms = self.device.type != 'cpu', (_fuse(self.tfms) if self.tfms else []) # CPU batches are already where they belong
     affine = None

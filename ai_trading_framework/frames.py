@@ -87,8 +87,8 @@ def _diagnose_times(values, tz, column, source, err, kw):
             "give every timestamp the same zone, or pass tz='UTC' (say) to convert aware timestamps with different offsets",
             source=source, column=column, row=i, value=vals[i])
 
-def _parse_times(values, tz=None, column=TIME_COL, source=None, time_format=None, dayfirst=False) -> pd.DatetimeIndex:
-    "`values` as a nanosecond DatetimeIndex named 'timestamp', localized (naive) or converted (aware) to `tz` if given."
+def _parse_times(values, tz=None, column=TIME_COL, source=None, time_format=None, dayfirst=False, keep_unit:bool=False) -> pd.DatetimeIndex:
+    "`values` as a nanosecond DatetimeIndex (`keep_unit`: a DatetimeIndex keeps its resolution) named 'timestamp', localized (naive) or converted (aware) to `tz` if given."
     if pd.api.types.is_numeric_dtype(getattr(values, 'dtype', None)) and not pd.api.types.is_bool_dtype(values):
         raise DataValidationError(f"time column {column!r} is numeric ({values.dtype}); convert epoch numbers first, "
                                   "e.g. pd.to_datetime(x, unit='s')", source=source, column=column)
@@ -103,7 +103,7 @@ def _parse_times(values, tz=None, column=TIME_COL, source=None, time_format=None
         i = int(np.flatnonzero(idx.isna())[0])
         raise DataValidationError(f'missing timestamp (NaT) in column {column!r} at row {i}', source=source, column=column, row=i)
     if tz is not None: idx = idx.tz_localize(tz) if idx.tz is None else idx.tz_convert(tz)
-    return idx.as_unit('ns').rename(TIME_COL)
+    return (idx if keep_unit and isinstance(values, pd.DatetimeIndex) else idx.as_unit('ns')).rename(TIME_COL)
 
 # %% ../nbs/01_frames.ipynb #8d98fc35
 def _named(names, keys, what, arg, source, explicit=None):
@@ -176,7 +176,7 @@ def _index_frame(df, time_col=None, asset_col=None, tz=None, source=None, time_f
         acol = _named(df.columns, _ASSET_KEYS, 'asset', 'asset_col', source, asset_col)
         assets = None if acol is None else df.pop(acol)
     if len(df.columns) and _is_unnamed(df.columns[0]) and _row_numbers(df.iloc[:, 0]): df = df.iloc[:, 1:]
-    t = _parse_times(times, tz, tname or TIME_COL, source, time_format, dayfirst)
+    t = _parse_times(times, tz, tname or TIME_COL, source, time_format, dayfirst, keep_unit=times is df.index)  # a frame's own DatetimeIndex keeps its unit
     df.index = t if assets is None else pd.MultiIndex.from_arrays([t, pd.Index(assets)], names=[TIME_COL, ASSET_COL])
     return df
 

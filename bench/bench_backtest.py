@@ -6,7 +6,7 @@ One run, as `python bench/bench_backtest.py` (a few minutes on 2 cores; `--quick
    `from_signals` size "all cash"): the whole `backtest()` call (validation, simulation, trades, every metric)
    against vectorbt `from_signals` (after compilation; simulation plus total return, Sharpe and max drawdown) and a
    NumPy vectorised reference that computes the equity curve only. `x_numpy_ref` compares the whole call with it,
-   `x_numpy_ref_core` the compiled core alone (`portfolio.execution.simulate` + `round_trips`).
+   `x_numpy_ref_core` the compiled core alone (`portfolio.simulation.simulate` + `round_trips`).
 2. The same strategy on 100,000 bars, our whole `backtest()` call against backtesting.py's `FractionalBacktest`,
    both on those same bars, both imported and warmed up first, best of N runs each.
 3. 500 assets x 2,520 daily bars of target weights, one shared cash account, value convention, 0.1 %
@@ -75,7 +75,7 @@ def numpy_reference(opn, close, sig, fee=FEE, cash0=CASH):
 
 def engine_core(o, c, sig):
     "The compiled simulation and trade extraction alone (equity, fills, costs, turnover, trades): like for like with the NumPy reference."
-    from ai_trading_framework.portfolio.execution import simulate, round_trips
+    from ai_trading_framework.portfolio.simulation import simulate, round_trips
     sim = simulate(o[:, None], c[:, None], sig[:, None], CostModel(commission_rate=FEE, fee_convention='broker'), CASH, rebalance='on_change')
     return sim, round_trips(sim, c[-1:])
 
@@ -156,7 +156,7 @@ def report(r):
     n, nb = r['details']['n_bars'], r['details']['n_bars_backtesting_py']
     rows = [dict(case=f'SMA long/flat, {n:,} bars', tool='ai_trading_framework backtest() (validation, simulation, trades, every metric)', seconds=s['ours'], bars_per_s=n / s['ours'], ratio='1', final_equity_rel_diff='-'),
             dict(case='', tool='vectorbt from_signals (+3 metrics)', seconds=s['vectorbt'], bars_per_s=n / s['vectorbt'], ratio=f"x{r['x_vectorbt']:.3g}", final_equity_rel_diff=f"{d['vectorbt']:.2e}"),
-            dict(case='', tool='ai_trading_framework engine core (simulate + round_trips)', seconds=s['ours_engine_core'], bars_per_s=n / s['ours_engine_core'], ratio='-', final_equity_rel_diff='-'),
+            dict(case='', tool='ai_trading_framework engine core (simulate: fills, equity, returns, drawdown; + round_trips)', seconds=s['ours_engine_core'], bars_per_s=n / s['ours_engine_core'], ratio='-', final_equity_rel_diff='-'),
             dict(case='', tool='NumPy vectorised reference (equity only)', seconds=s['numpy_ref'], bars_per_s=n / s['numpy_ref'], ratio=f"x{r['x_numpy_ref']:.3g} vs backtest(), x{r['x_numpy_ref_core']:.3g} vs core", final_equity_rel_diff=f"{d['numpy_ref']:.2e}"),
             dict(case=f'same, {nb:,} bars', tool='ai_trading_framework backtest()', seconds=s['ours_at_backtesting_py_size'], bars_per_s=nb / s['ours_at_backtesting_py_size'], ratio='1', final_equity_rel_diff='-'),
             dict(case='', tool='backtesting.py FractionalBacktest', seconds=s['backtesting_py'], bars_per_s=nb / s['backtesting_py'], ratio=f"x{r['x_backtesting_py']:.3g}", final_equity_rel_diff=f"{d['backtesting_py']:.2e}"),
@@ -169,7 +169,7 @@ if __name__ == '__main__':
     r = main(quick)
     notes = ('Ratios: peer time / our time on the same bars (above 1 means we are faster). x_numpy_ref compares the whole backtest() call '
              '(validation, simulation, trades, every metric) with the NumPy reference, which only computes the equity curve; x_numpy_ref_core '
-             'compares the compiled core alone (simulate + round_trips). Ours, the core and the NumPy reference are timed interleaved, best of '
+             'compares the compiled core alone (simulate, which since 2026-11-30 also computes the returns and drawdown in its pass, + round_trips). The whole call on a one-asset OHLC frame is one compiled pass (bars checked, targets scanned, fills, returns and drawdown, chunk by chunk) plus the moments, round trips and metrics. Ours, the core and the NumPy reference are timed interleaved, best of '
              '15 rounds x 5 runs; vectorbt best of 5 after compilation; backtesting.py imported and warmed up on 1,000 bars, then best of 3 '
              'on the same 100,000 bars as ours (best of 25). 0.1 % commission; SMA case in the broker fee convention with fills at the next '
              'open, weights case in the value convention with fills at the next close. Targets: x_vectorbt >= 3, x_backtesting_py >= 300, '

@@ -1,6 +1,6 @@
 """End-to-end tests of the model layer on the synthetic market: datasets -> every architecture -> plain torch
 training loop -> out-of-sample information coefficient; save/load of a trained model; stacking of trained
-models on purged out-of-fold predictions.
+models on their purged out-of-fold predictions from `trainers.evaluation.cross_validate` (`stack_ensemble`).
 
 The synthetic market plants `signal` at t with a correlation of `signal_ic` to the (standardised) return
 t -> t+1. With signal_ic=0.3 a perfect model reaches an IC of about 0.3 on the test split (about 750
@@ -8,6 +8,7 @@ samples, standard error about 0.037); every architecture must clear 0.15. Budget
 under 90 s on two busy CPU cores (tiny models, one thread, a few epochs).
 """
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,6 @@ from ai_trading_framework.synthetic import synthetic_market, add_returns
 from ai_trading_framework.features import FeatureSpec
 from ai_trading_framework.datasets import make_datasets
 from ai_trading_framework.models.core import create_model, list_models, save_model, load_model, model_spec, pinball_loss
-from ai_trading_framework.models.ensemble import StackingEnsemble
 
 LOOKBACK, SIGNAL_IC, MIN_IC = 16, 0.3, 0.15
 SMALL = {'cnn': {'d_model': 16}, 'tcn': {'d_model': 16},
@@ -152,19 +152,25 @@ def test_save_load_trained_model(bundle, tmp_path):
     assert np.array_equal(_predict(loaded, xt), _predict(model, xt))
 
 
-def test_stacking_trained_models_out_of_fold(bundle):
-    "Stack an LSTM and a TCN on purged out-of-fold predictions over the training samples; predict the test split."
-    (xtr, ytr), (xte, yte) = _arrays(bundle.train), _arrays(bundle.test)
-    x = torch.cat([xtr, xte])  # rows 0..n_train-1 are training samples, the rest test samples
-    def learner(name):
-        def fit(rows):
-            set_seed(0)
-            m = _train(create_model(name, bundle.train, config={**SMALL[name], 'dropout': 0.}), x[rows], ytr[rows], epochs=4)
-            return lambda r: _predict(m, x[r])
-        return fit
-    stack = StackingEnsemble({'lstm': learner('lstm'), 'tcn': learner('tcn')}, n_folds=3, horizon=1)
-    stack.fit(np.arange(len(xtr)), ytr.cpu().numpy().reshape(-1), times=bundle.train.t_idx)
-    assert stack.oof_mask_.all()  # k-fold: every training sample has an out-of-fold prediction
-    for j in range(2): assert _ic(stack.oof_[:, j], ytr) > MIN_IC
+def test_stacking_trained_models_out_of_fold():
+    "Stack an LSTM and a TCN on their purged out-of-fold predictions from cross_validate (stack_ensemble); members refit on the training bars predict the later bars."
+    from ai_trading_framework.splits import PurgedKFold
+    from ai_trading_framework.trainers.config import TrainConfig
+    from ai_trading_framework.trainers.supervised_trainer import SupervisedTrainer
+    from ai_trading_framework.trainers.evaluation import predict, stack_ensemble
+    df = add_returns(synthetic_market(n_bars=1400, seed=1, signal_ic=SIGNAL_IC), periods=[1, 5]).dropna()
+    spec = FeatureSpec(features=['signal', 'ret_1', 'ret_5'], target='log_return', horizon=1)
+    base = dict(lookback=LOOKBACK, bs=64, epochs=3, lr=3e-3, valid=0.2, out_dir=None, spec=spec, seed=0)
+    configs = {n: TrainConfig(model=n, model_config={**SMALL[n], 'dropout': 0.}, **base) for n in ('lstm', 'tcn')}
+    train, later = df.iloc[:1000], df.iloc[1000 - LOOKBACK + 1:]  # the later bars keep a lookback of context
+    stack = stack_ensemble(configs, train, PurgedKFold(3, horizon=1))
+    assert stack.oof_mask_.all() and stack.oof_frame_.index.is_unique  # every training sample has one out-of-fold prediction per member
+    for name in configs: assert spearmanr(stack.oof_frame_[name], stack.target_).statistic > MIN_IC
     assert all(w >= 0 for w in stack.weights.values()) and sum(stack.weights.values()) > 0
-    assert _ic(stack.predict(len(xtr) + np.arange(len(xte))), yte) > MIN_IC
+    members = {}
+    for name, c in configs.items():
+        set_seed(0); t = SupervisedTrainer.from_frame(c, train); t.fit(progress=False); members[name] = predict(t, later)
+    pred = stack.predict(pd.DataFrame(members))
+    fwd = np.log(later['close']).diff().shift(-1).reindex(members['lstm'].index)  # the next bar's log return
+    ok = fwd.notna().to_numpy()
+    assert spearmanr(pred[ok], fwd[ok]).statistic > MIN_IC

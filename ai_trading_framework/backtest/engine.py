@@ -4,6 +4,7 @@
 
 # %% ../../nbs/50_backtest.ipynb #3418da1e
 from __future__ import annotations
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 import numpy as np
@@ -13,8 +14,10 @@ from ..frames import ASSET_COL, OHLC_COLS, OHLCV_NAMES, TIME_COL, canonical_fram
 from ..trading_calendar import TRADABLE_COL, aligned_prices, calendar_policy
 from ..core import ConfigError, DataValidationError, check_choice, check_number, warn_input
 from ..portfolio.costs import CostModel
-from ..portfolio.execution import ENGINES, Simulation, compiled, kernel, positions_from_fills, round_trips, simulate
-from ..portfolio.metrics import compute_metrics, equity_summary, periods_per_year
+from ..portfolio.execution import compiled, fill_params
+from ..portfolio.simulation import (ENGINES, Simulation, _bars_ok, _refused, positions_from_fills, round_trips, run_kernel,
+                                                       scan_params, simulate)
+from ..portfolio.metrics import _moment_sums, _rf_per_bar, compute_metrics, equity_summary, periods_per_year
 from ..portfolio.signals import as_wide, signal_weights
 
 # %% auto #0
@@ -43,31 +46,37 @@ def _split_prices(prices, open, calendar=None, tradable=None, checked:dict|None=
 
 # %% ../../nbs/50_backtest.ipynb #5b1f0a11
 _JUMP = 1.5  # `trading_calendar._level_jumps`' min_ratio: a close-to-close ratio inside (1/1.5, 1.5) never warns of a level jump
+_JUMPS = ((1 + 1e-9) / _JUMP, (1 - 1e-9) * _JUMP)  # the ratios `_bars_ok` allows, with a margin
 _ASSET = pd.Index(['asset'], name=ASSET_COL)  # the columns `aligned_prices` gives a one-asset frame (`validate_frame`'s asset name)
 
-@kernel
-def _bars_ok(o, h, l, c, lo, hi):
-    "Whether every bar is finite, > 0 and inside [low, high] and no close moves from the one before by a ratio outside (lo, hi); one pass, counted (numba vectorises it)."
-    n = c.shape[0]; good = 0
-    for t in range(1, n):
-        good += (l[t] > 0.0) & (o[t] >= l[t]) & (o[t] <= h[t]) & (c[t] >= l[t]) & (c[t] <= h[t]) & (h[t] < np.inf) & (c[t] < c[t - 1] * hi) & (c[t] > c[t - 1] * lo)
-    return good == n - 1 and (l[0] > 0.0) & (o[0] >= l[0]) & (o[0] <= h[0]) & (c[0] >= l[0]) & (c[0] <= h[0]) & (h[0] < np.inf)
-
-def _one_asset(df:pd.DataFrame, calendar) -> dict|None:
-    "`aligned_prices(df, ('open', 'close'))` of a one-asset OHLCV frame it would take as it is, in one compiled pass, with the checked arrays; else None (the slow path then runs, raises or warns)."
+def _one_asset_arrays(df:pd.DataFrame) -> tuple|None:
+    "(timestamps, columns by canonical name, float arrays by canonical name) of a one-asset OHLCV frame `aligned_prices` may take as it is, from checks that read no data; else None."
     cols, idx = {canonical_name(c): c for c in df.columns}, df.index
     if (not isinstance(idx, pd.DatetimeIndex) or isinstance(df.columns, pd.MultiIndex) or not len(df) or 'close' not in cols
             or len(cols) < df.shape[1] or not set(cols) <= set(OHLCV_NAMES.values()) or ('high' in cols) != ('low' in cols)
             or any(df[cols[k]].dtype != np.float64 for k in OHLC_COLS if k in cols)
             or not (idx.is_monotonic_increasing and idx.is_unique) or idx.hasnans): return None  # pandas caches these three on the index
-    t = (idx if idx.unit == 'ns' else idx.as_unit('ns')).rename(TIME_COL)  # as `canonical_frame` leaves it (as_unit copies)
-    a = {k: df[cols[k]].to_numpy() for k in OHLC_COLS if k in cols}; c = a['close']; o = a.get('open', c)
+    return idx.rename(TIME_COL), cols, {k: df[cols[k]].to_numpy() for k in OHLC_COLS if k in cols}  # the index keeps its unit, as in `canonical_frame`
+
+def _ohlc(a:dict) -> tuple:
+    "Open, high, low and close as (T, 1) views; a missing open is the close, missing high and low the larger and smaller of the two."
+    c = a['close']; o = a.get('open', c)
     h, l = (a['high'], a['low']) if 'high' in a else (np.maximum(o, c), np.minimum(o, c))
-    if not compiled(_bars_ok)(o, h, l, c, (1 + 1e-9) / _JUMP, (1 - 1e-9) * _JUMP): return None
-    calendar_policy(df, calendar)  # the check of `calendar` the slow path makes
-    out = {k: df[cols[k]].set_axis(t).to_frame('asset').set_axis(_ASSET, axis=1) for k in ('open', 'close') if k in cols}
-    out[TRADABLE_COL] = pd.DataFrame(np.ones((len(t), 1), bool), t, _ASSET, copy=False)
+    return o[:, None], h[:, None], l[:, None], c[:, None]
+
+def _price_frames(df:pd.DataFrame, cols:dict, t:pd.DatetimeIndex, keys=('open', 'close')) -> dict:
+    "The one-asset frames `aligned_prices` builds, from `df`'s columns without a copy."
+    out = {k: df[cols[k]].set_axis(t).to_frame('asset').set_axis(_ASSET, axis=1) for k in keys if k in cols}
     for f in out.values(): f.attrs = {}
+    return out
+
+def _one_asset(df:pd.DataFrame, calendar) -> dict|None:
+    "`aligned_prices(df, ('open', 'close'))` of a one-asset OHLCV frame it would take as it is, in one compiled pass, with the checked arrays; else None (the slow path then runs, raises or warns)."
+    if (got := _one_asset_arrays(df)) is None: return None
+    t, cols, a = got; o, h, l, c = _ohlc(a)
+    if not compiled(_bars_ok)(o, h, l, c, 0, len(c), *_JUMPS): return None
+    calendar_policy(df, calendar)  # the check of `calendar` the slow path makes
+    out = _price_frames(df, cols, t); out[TRADABLE_COL] = pd.DataFrame(np.ones((len(t), 1), bool), t, _ASSET, copy=False)
     return {**out, 'checked': {k: a[k][:, None] for k in ('open', 'close') if k in a}}
 
 # %% ../../nbs/50_backtest.ipynb #378a6542
@@ -104,14 +113,16 @@ def _check_labels(x:pd.DataFrame, close:pd.DataFrame, what:str):
         diff = set(x.columns) ^ set(close.columns)
         raise DataValidationError(f'{what} columns {sorted(map(str, diff))[:5]} are in one of {what} and prices but not the other', column=next(iter(diff)))
 
-def _align(x, close:pd.DataFrame, what:str):
-    "Targets as a float (T, A) array on the price grid (NaN means 0) and its smallest and largest values; misaligned labels are an error."
+def _align(x, close:pd.DataFrame, what:str, nan_zero:bool=True):
+    "Targets as a float (T, A) array on the price grid (NaN means 0) and its smallest and largest values (`nan_zero=False`: the array as it is); misaligned labels are an error."
     if isinstance(x, np.ndarray):
         x = x.reshape(len(x), -1) if x.ndim == 1 else x
         if x.shape != close.shape: raise DataValidationError(f'{what} has shape {x.shape} but prices have {close.shape}')
-        return _zero_nan(np.asarray(x, float))
-    x = _aligned_frame(as_wide(x, close.columns[0]), close); _check_labels(x, close, what)
-    return _zero_nan((x if list(x.columns) == list(close.columns) else x[close.columns]).to_numpy(float))
+        x = np.asarray(x, float)
+    else:
+        x = _aligned_frame(as_wide(x, close.columns[0]), close); _check_labels(x, close, what)
+        x = (x if list(x.columns) == list(close.columns) else x[close.columns]).to_numpy(float)
+    return _zero_nan(x) if nan_zero else x
 
 def _aligned_frame(x:pd.DataFrame, close:pd.DataFrame) -> pd.DataFrame:
     "A one-column frame takes the name of a one-asset price frame."
@@ -158,8 +169,8 @@ class BacktestResult:
     metrics:dict=field(default_factory=dict) # see `compute_metrics`
     predictions:pd.DataFrame|None=None # the predictions behind the positions, if any
     benchmark:pd.Series|None=None # benchmark equity scaled to the initial cash, if given
-    sim:Simulation|None=None # the `portfolio.execution.Simulation` behind it: fill records and totals
-    trades_raw:tuple|None=None # round trips as arrays (see `portfolio.execution.round_trips`)
+    sim:Simulation|None=None # the `portfolio.simulation.Simulation` behind it: fill records and totals
+    trades_raw:tuple|None=None # round trips as arrays (see `portfolio.simulation.round_trips`)
 
     @cached_property
     def positions(self) -> pd.DataFrame:
@@ -241,35 +252,84 @@ def __repr__(self:BacktestResult):
 # %% ../../nbs/50_backtest.ipynb #131ee2f2
 def _targets(close, positions, weights, predictions, signal, signal_kw, max_leverage, freq):
     "The (T, A) target array, whether it holds weights, and the predictions frame."
-    given = [n for n, v in (('positions', positions), ('weights', weights), ('predictions', predictions)) if v is not None]
-    if len(given) != 1: raise ConfigError(f'pass exactly one of positions=, weights= or predictions=; got {given or "none"}')
+    _one_target(positions, weights, predictions)
     if predictions is not None:
         pred = _aligned_frame(as_wide(predictions, close.columns[0]), close); _check_labels(pred, close, 'predictions')
         weights = signal_weights(pred, close, signal, signal_kw, max_leverage, freq)
     else: pred = None
     if positions is not None: return _align(positions, close, 'positions')[0], False, pred
     w, lo, hi = _align(weights, close, 'weights')
-    if max(hi, -lo) * w.shape[1] > max_leverage + 1e-9:  # a bound on the gross weight: the exact check only when it may fail
-        gross = np.abs(w).sum(1); bad = gross > max_leverage + 1e-9
-        if bad.any():
-            t = int(np.argmax(bad))
-            raise DataValidationError(f'weights sum (gross, in absolute value) to {gross[t]:.6g} > max_leverage={max_leverage}; '
-                                      'scale them down or raise max_leverage', timestamp=close.index[t], value=float(gross[t]))
+    if max(hi, -lo) * w.shape[1] > max_leverage + 1e-9: _check_gross(w, close.index, max_leverage)  # a bound on the gross weight: the exact check only when it may fail
     return w, True, pred
 
+def _one_target(positions, weights, predictions):
+    given = [n for n, v in (('positions', positions), ('weights', weights), ('predictions', predictions)) if v is not None]
+    if len(given) != 1: raise ConfigError(f'pass exactly one of positions=, weights= or predictions=; got {given or "none"}')
+
+def _check_gross(w:np.ndarray, index, max_leverage:float):
+    "Error naming the first bar whose weights sum, in absolute value, to more than `max_leverage`."
+    gross = np.abs(w).sum(1); bad = gross > max_leverage + 1e-9
+    if bad.any(): t = int(np.argmax(bad)); _raise_gross(gross[t], max_leverage, index[t])
+
+def _raise_gross(gross, max_leverage, timestamp):
+    raise DataValidationError(f'weights sum (gross, in absolute value) to {gross:.6g} > max_leverage={max_leverage}; '
+                              'scale them down or raise max_leverage', timestamp=timestamp, value=float(gross))
+
 # %% ../../nbs/50_backtest.ipynb #6685b614
-def _check_options(execution, open, engine, initial_cash, max_leverage, rebalance_threshold, costs, rebalance):
-    "The execution rule, once every option is checked; `costs=None` warns."
+_NO_COSTS = ('no costs given: a frictionless backtest overstates returns; pass costs=CostModel(...) '
+             '(costs=CostModel() runs without costs knowingly)')
+
+def _check_options(execution, open, engine, initial_cash, max_leverage, rebalance_threshold, costs, rebalance, warn:bool=True):
+    "The execution rule, once every option is checked; `costs=None` warns (with `warn`)."
     if execution is None: execution = 'next_open' if open is not None else 'next_close'
     check_choice('execution', execution, ('next_open', 'next_close'))
     if execution == 'next_open' and open is None: raise ConfigError("execution='next_open' needs open prices: pass open= or an OHLC frame")
     check_choice('engine', engine, ENGINES); check_choice('rebalance', rebalance, ('always', 'on_change'))
     check_number('initial_cash', initial_cash, 0, lo_open=True); check_number('max_leverage', max_leverage, 0, lo_open=True)
     check_number('rebalance_threshold', rebalance_threshold, 0)
-    if costs is None: warn_input('no costs given: a frictionless backtest overstates returns; pass costs=CostModel(...) '
-                                 '(costs=CostModel() runs without costs knowingly)', stacklevel=4)
-    elif not isinstance(costs, CostModel): raise ConfigError(f'costs must be a CostModel, got {type(costs).__name__}')
+    if costs is None and warn: warn_input(_NO_COSTS, stacklevel=4)
+    elif costs is not None and not isinstance(costs, CostModel): raise ConfigError(f'costs must be a CostModel, got {type(costs).__name__}')
     return execution
+
+def _config(a:dict, execution, costs, ppy, calendar) -> dict:
+    "The settings a backtest ran with (`a`: `backtest`'s arguments)."
+    return dict(execution=execution, costs=costs, initial_cash=a['initial_cash'], max_leverage=a['max_leverage'], engine=a['engine'],
+                rebalance_threshold=a['rebalance_threshold'], rebalance=a['rebalance'],
+                signal=None if a['predictions'] is None else getattr(a['signal'], '__name__', a['signal']), signal_kw=a['signal_kw'], freq=a['freq'],
+                periods_per_year=ppy, risk_free=a['risk_free'], n_trials=a['n_trials'], trials_sharpe=a['trials_sharpe'], calendar=calendar)
+
+# %% ../../nbs/50_backtest.ipynb #de25bcb3
+def _fast_case(a:dict) -> tuple|None:
+    "`_one_asset_arrays` of a `backtest` that may run in one compiled pass: a one-asset OHLC frame of 3+ bars, weights or positions, the compiled engine, no `open`, `tradable` or `listed_until`."
+    if a['engine'] != 'numba' or any(a[k] is not None for k in ('predictions', 'open', 'tradable', 'listed_until')) or not _is_ohlcv(a['prices']): return None
+    got = _one_asset_arrays(a['prices'])
+    return got if got is not None and len(got[0]) >= 3 else None
+
+def _fast_inputs(a:dict, t, cols):
+    "Close frame, execution rule, (T, 1) targets as given (NaN kept) and bars per year, checked as the general path checks them (it raises the same errors)."
+    calendar_policy(a['prices'], a['calendar']); close_df = _price_frames(a['prices'], cols, t, ('close',))['close']
+    execution = _check_options(a['execution'], True if 'open' in cols else None, a['engine'], a['initial_cash'], a['max_leverage'],
+                               a['rebalance_threshold'], a['costs'], a['rebalance'], warn=False)
+    _one_target(a['positions'], a['weights'], None); what = 'weights' if a['positions'] is None else 'positions'
+    target = np.ascontiguousarray(_align(_on_grid(a[what], close_df), close_df, what, nan_zero=False))
+    return close_df, execution, target, periods_per_year(close_df.index, a['freq'])
+
+# %% ../../nbs/50_backtest.ipynb #ba15ed29
+def _backtest_fast(a:dict, t, cols, arrays) -> BacktestResult|None:
+    "`backtest` of a one-asset OHLC frame in one compiled pass that also checks its bars and targets; None when the general path must run (bad input: it raises or warns as it always did)."
+    try: close_df, execution, target, ppy = _fast_inputs(a, t, cols)
+    except (ValueError, TypeError, KeyError): return None
+    is_weights = a['positions'] is None; costs = CostModel() if a['costs'] is None else a['costs']; o, h, l, c = _ohlc(arrays)
+    prm = fill_params(costs, ppy, is_weights, a['max_leverage'], a['rebalance_threshold'])
+    sp = scan_params(a['rebalance'] == 'on_change', True, a['max_leverage'] + 1e-9 if is_weights else np.inf, True, *_JUMPS)
+    code, sim, st, tot = run_kernel(o if execution == 'next_open' else c, c, target, prm, check_number('initial_cash', a['initial_cash'], 0), sp, 'numba', h, l)
+    if code == -3 or (code < 0 and not compiled(_bars_ok)(o, h, l, c, int(st[4]), len(c), *_JUMPS)): return None  # a bad bar: reported first, as always
+    if a['costs'] is None: warn_input(_NO_COSTS, stacklevel=4)
+    if code == -2: _raise_gross(tot[2], a['max_leverage'], close_df.index[st[3]])
+    if code == -1:
+        if is_weights: _check_gross(np.where(np.isnan(target), 0.0, target), close_df.index, a['max_leverage'])  # the weights' check comes before the simulation's
+        _refused((code, int(st[3]), float(tot[2])), a['max_leverage'], close_df.index)
+    return _result(close_df, c[-1], sim, None, a['benchmark'], ppy, _config(a, execution, costs, ppy, calendar_policy(a['prices'], a['calendar'])))
 
 # %% ../../nbs/50_backtest.ipynb #2dd83048
 def backtest(prices, # close prices: Series, frame (timestamps x assets), or an OHLCV frame as read (one asset, or long: (timestamp, asset))
@@ -296,6 +356,8 @@ def backtest(prices, # close prices: Series, frame (timestamps x assets), or an 
              listed_until=None, # asset -> last tradable timestamp, where an open position is closed (None: from `tradable`)
             ) -> BacktestResult:
     "Fill targets decided at each close on the next bar, with costs and one shared cash account; return a `BacktestResult`."
+    a = dict(locals())
+    if (got := _fast_case(a)) is not None and (res := _backtest_fast(a, *got)) is not None: return res
     close_df, open_df, tradable = _split_prices(prices, open, calendar, tradable, checked := {})
     if tradable is not None: positions, weights, predictions = (_on_grid(x, close_df) for x in (positions, weights, predictions))
     execution = _check_options(execution, open_df, engine, initial_cash, max_leverage, rebalance_threshold, costs, rebalance)
@@ -309,18 +371,26 @@ def backtest(prices, # close prices: Series, frame (timestamps x assets), or an 
         t, j = np.argwhere(unlisted & (target != 0))[0]
         raise DataValidationError('non-zero target before the asset has a price', column=close_df.columns[j], timestamp=close_df.index[t])
     sim = simulate(fill, close, target, costs, initial_cash, is_weights, ppy, max_leverage, rebalance_threshold, rebalance, engine, close_df.index)
-    return _result(close_df, close[-1], sim, pred, benchmark, ppy, dict(
-        execution=execution, costs=costs, initial_cash=initial_cash, max_leverage=max_leverage, engine=engine,
-        rebalance_threshold=rebalance_threshold, rebalance=rebalance, signal=None if predictions is None else getattr(signal, '__name__', signal),
-        signal_kw=signal_kw, freq=freq, periods_per_year=ppy, risk_free=risk_free, n_trials=n_trials,
-        trials_sharpe=trials_sharpe, calendar=None if tradable is None else calendar_policy(prices if isinstance(prices, pd.DataFrame) else None, calendar)))
+    cal = None if tradable is None else calendar_policy(prices if isinstance(prices, pd.DataFrame) else None, calendar)
+    return _result(close_df, close[-1], sim, pred, benchmark, ppy, _config(a, execution, costs, ppy, cal))
 
 # %% ../../nbs/50_backtest.ipynb #d5731e8b
+def _returns_summary(sim:Simulation, cash0, risk_free, ppy, engine):
+    "Returns of the equity (bar 0 against `cash0`) and the `equity_summary` of those after bar 0, from the simulation's compiled pass when it made one."
+    eq = sim.equity; n = len(eq) - 1
+    if engine != 'numba' or sim.returns is None or n < 1:
+        r = np.empty(len(eq)); r[0] = eq[0] / cash0 - 1
+        return r, equity_summary(eq[1:], eq[0], risk_free, ppy, engine, out=r[1:])[1]  # after the first fill opportunity
+    r, rf = sim.returns, _rf_per_bar(risk_free, ppy); mean = sim.return_sum / n
+    m2, m3, m4, down = compiled(_moment_sums)(r[1:], mean, rf); m2n = m2 / n
+    return r, dict(n=n, mean=mean - rf, std=math.sqrt(m2 / (n - 1)) if n > 1 else np.nan, down=math.sqrt(down / n),
+                   skew=m3 / n / m2n**1.5 if m2n > 0 else 0.0, kurt=m4 / n / m2n**2 if m2n > 0 else 3.0,
+                   total=float(eq[-1] / eq[0] - 1), max_drawdown=sim.max_drawdown, dd_duration=sim.drawdown_bars)
+
 def _result(close_df, last_close, sim, pred, benchmark, ppy, config) -> BacktestResult:
     "Returns, round trips and metrics of a simulation, in compiled passes; frames only where they are needed."
     idx, cash0, engine = close_df.index, config['initial_cash'], config['engine']
-    r = np.empty(len(sim.equity)); r[0] = sim.equity[0] / cash0 - 1
-    summary = equity_summary(sim.equity[1:], sim.equity[0], config['risk_free'], ppy, engine, out=r[1:])[1]  # after the first fill opportunity
+    r, summary = _returns_summary(sim, cash0, config['risk_free'], ppy, engine)
     ti, tf = round_trips(sim, last_close, engine)
     res = BacktestResult(pd.Series(sim.equity, idx, name='equity', copy=False), pd.Series(r, idx, name='returns', copy=False), close_df, config,
                          predictions=pred, sim=sim, trades_raw=(ti, tf))

@@ -63,10 +63,10 @@ class ShardedBatchLoader(BatchLoader):
 
 # %% ../../nbs/30c_trainers.distributed.ipynb #b3ea4c23
 @patch
-def _fetch(self:ShardedBatchLoader, batches, order, affine=None):
-    "Gather this process's samples of the epoch's `order`: every `world_size`-th from `rank`, the uneven tail left out."
-    order = order[:self.n_shard * self.world_size][self.rank::self.world_size]
-    return BatchLoader._fetch(self, self._batches(order), order, affine)
+def epoch_order(self:ShardedBatchLoader, seed:int): # this epoch's order seed (see `BatchLoader.epoch_order`)
+    "This process's share of the epoch's seeded order: every `world_size`-th sample from `rank`, the uneven tail left out."
+    order = BatchLoader.epoch_order(self, seed)
+    return order[:self.n_shard * self.world_size][self.rank::self.world_size]
 
 @patch(cls_method=True)
 def from_loader(cls:ShardedBatchLoader, loader:BatchLoader, # the training loader to shard
