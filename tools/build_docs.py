@@ -565,6 +565,13 @@ def write_assets(out: Path, need_plotly: bool, need_mermaid: bool, need_math: bo
         shutil.copy2(ASSETS_DIR / 'mermaid.LICENSE', a / 'mermaid.LICENSE')
     if need_math: shutil.copytree(ASSETS_DIR / 'katex', a / 'katex')
     if need_plotly: shutil.copy2(plotly_js(), a / 'plotly.min.js')
+    for img in sorted(nbs_images()): shutil.copy2(img, out / img.name)  # images the pages' markdown shows (`![..](x.png)`)
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.gif', '.svg')
+def nbs_images(nbs: Path | None = None) -> list:
+    "The image files at the top of nbs/: markdown cells show them by their bare name, in the offline site and Quarto's alike."
+    nbs = nbs or Path(__file__).resolve().parents[1] / 'nbs'
+    return [p for p in nbs.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
 
 _INTERNAL_LINK = re.compile(r'<a href="([^"#:/]*\.html)?#([^"]+)"([^>]*)>(.*?)</a>', re.S)
 

@@ -5,7 +5,7 @@
 
 Markdown cells are copied; code cells become ```python blocks; cells marked `#| hide` are left out.
 """
-import json, sys
+import json, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +15,8 @@ def render() -> str:
     parts = ['<!-- Generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, then `make readme`. -->']
     for c in nb['cells']:
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
-        if c['cell_type'] == 'markdown': parts.append(src)
+        # an image beside the notebooks (`![..](x.png)`) is at nbs/x.png from the README's folder
+        if c['cell_type'] == 'markdown': parts.append(re.sub(r'(!\[[^\]]*\]\()(?![a-z]+:|/)([^)\s]+\))', r'\1nbs/\2', src))
         elif not src.lstrip().startswith('#| hide'): parts.append('```python\n' + src + '\n```')
     return '\n\n'.join(parts) + '\n'
 
