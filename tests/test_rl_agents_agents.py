@@ -86,9 +86,17 @@ def _children(pid=None):
     return out
 
 
+_BEFORE = set()  # children this process already had (an earlier test's W&B service, ...): not A3C's
+
 def _a3c_children():
-    "Child processes that are A3C workers (multiprocessing's resource tracker, if any, is not one)."
-    return [p for p in _children() if 'resource_tracker' not in open(f'/proc/{p}/cmdline').read()]
+    "Child processes started since the A3C test began (multiprocessing's resource tracker, if any, is not a worker)."
+    return [p for p in _children() if p not in _BEFORE and 'resource_tracker' not in open(f'/proc/{p}/cmdline').read()]
+
+@pytest.fixture(autouse=True)
+def _existing_children():
+    "Remember the children that exist before each test, so an orphan check sees only what the test started."
+    _BEFORE.clear(); _BEFORE.update(_children())
+    yield
 
 
 def test_a3c_learns_the_planted_signal(market):
