@@ -148,10 +148,10 @@ def _wf_summary(wf, df, planted:bool) -> dict:
                 max_drawdown=float(wf.metrics['max_drawdown']), rank_ic=information_coefficient(wf.predictions, fwd, rank=True),
                 signal_rank_ic=information_coefficient(_wide_like(df['signal'], wf.predictions), fwd, rank=True) if planted else None)
 
-# %% ../nbs/90_quickstart.ipynb #16ce1a2f
+# %% ../nbs/90_quickstart.ipynb #680fb81f
 def _register(trainer:SupervisedTrainer, metrics:dict, uri:str|None) -> dict:
     "Register the chosen model's whole pipeline (spec, normaliser, config, weights, data fingerprint) in the MLflow registry."
-    mm = ModelManager(uri)
+    mm = ModelManager(uri, experiment='quickstart') # the registry's run beside the training runs it came from
     v = mm.save('quickstart', Pipeline.from_trainer(trainer, steps=QUICKSTART_STEPS), metrics=metrics, tags={'source': 'quickstart', 'model': trainer.config.model})
     mm.set_alias('quickstart', 'latest_quickstart', v.version)
     return dict(name=v.name, version=int(v.version), run_id=v.run_id, uri=mm.uri)
