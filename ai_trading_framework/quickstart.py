@@ -22,7 +22,8 @@ from .trainers.supervised_trainer import SupervisedTrainer
 from .trainers.distributed import unwrap_model
 from .trainers.evaluation import predict, cross_validate
 from .trainers.loggers import default_tracking_uri
-from .model_manager import ModelManager, Pipeline, apply_steps
+from .model_manager import ModelManager
+from .pipeline import Pipeline, apply_steps
 from .memory_bank import project_root, refresh_memory_bank
 from .portfolio.costs import CostModel
 from .backtest.engine import backtest

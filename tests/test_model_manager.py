@@ -13,8 +13,8 @@ import torch
 
 from ai_trading_framework.features import FeatureSpec
 from ai_trading_framework.models.core import create_model
-from ai_trading_framework.model_manager import (ModelManager, Pipeline, PipelineError, apply_steps, shifted_market, write_manifest,
-                                                MANIFEST, _entry)
+from ai_trading_framework.model_manager import ModelManager, Pipeline, apply_steps, shifted_market
+from ai_trading_framework.artifacts import PipelineError, write_manifest, MANIFEST, _entry
 from ai_trading_framework.synthetic import synthetic_market
 
 ROOT = Path(__file__).resolve().parents[1]

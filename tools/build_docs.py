@@ -38,8 +38,8 @@ INFO_NAME = '.build-info.json'
 
 # The sidebar by layer: (first, last) notebook number -> section title. Only notebooks that exist are listed.
 LAYERS = (((0, 9), 'Core and data'), ((10, 14), 'Models'), ((15, 19), 'Portfolio'),
-          ((20, 29), 'Reinforcement learning'), ((30, 39), 'Trainers'), ((40, 49), 'Model manager'),
-          ((50, 59), 'Backtest'), ((60, 69), 'Memory Bank'), ((90, 99), 'Quickstart'))
+          ((20, 29), 'Reinforcement learning'), ((30, 37), 'Trainers'), ((38, 49), 'Model manager'),
+          ((50, 58), 'Backtest'), ((59, 69), 'Memory Bank'), ((90, 99), 'Quickstart'))
 OTHER_NUMBERED, UNNUMBERED = 'More', 'Guides'
 MEMORY_BANK, MEMORY_BANK_TITLE = 'memory-bank', 'Memory Bank'
 # the Memory Bank's pages in reading order (ai_trading_framework.memory_bank.PAGE_SETS); any other page follows, sorted

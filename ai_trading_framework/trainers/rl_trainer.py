@@ -4,236 +4,35 @@
 
 # %% ../../nbs/31_trainers.rl.ipynb #f3c834f4
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json, shutil, time
-from dataclasses import dataclass
+import json, shutil, time
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import torch
 from fastcore.basics import patch
-from ..core import ATFError, ConfigError, set_seed, get_device, check_choice, check_int, check_number, check_fraction, warn_input
+from ..core import ATFError, ConfigError, set_seed, get_device, warn_input
 from ..features import FeatureSpec
-from ..panel import NORM_METHODS, Normalizer, Panel, make_panel
-from ..splits import Split, chronological_split
 from ..datasets import RLDataset
-from ..synthetic import synthetic_market
-from ..portfolio.costs import CostModel
-from ..portfolio.metrics import compute_metrics, periods_per_year
-from ..rl_agents.market_env import TradingEnv, ACTIONS, EXECUTIONS, reward_weights
+from ..portfolio.metrics import periods_per_year
+from ..rl_agents.market_env import TradingEnv
 from ..rl_agents.vec_env import VecTradingEnv
 from stable_baselines3.common.logger import Logger
 from ..rl_agents.ppo import PPOAgent
 from ..rl_agents.a3c import A3CAgent, SharedAdam
 from .checkpoint import (atomic_write, save_checkpoint, load_checkpoint, latest_checkpoint, prune_checkpoints,
                                                      rng_state, set_rng_state, flatten_state, unflatten_state)
-from .config import MODES
-from .loggers import LOGGERS, make_loggers
+from .loggers import make_loggers
 from .progress import make_progress
+from .rl_config import (AGENTS, RL_MONITORS, agent_options, env_options, RLTrainConfig, RLDataBundle, rl_datasets,
+                                                     synth_rl_data, rl_data_fingerprint, policy_metrics, _ROW_METRICS)
+# the face: the config room's public names, for users (`from ai_trading_framework.trainers.rl_trainer import ...`); library code imports from `trainers.rl_config`
+_all_ = ['AGENTS', 'RL_MONITORS', 'agent_options', 'env_options', 'RLTrainConfig', 'RLDataBundle', 'rl_datasets', 'synth_rl_data',
+         'rl_data_fingerprint', 'policy_metrics']
 
 # %% auto #0
-__all__ = ['AGENTS', 'RL_MONITORS', 'agent_options', 'env_options', 'RLTrainConfig', 'RLDataBundle', 'rl_datasets',
-           'synth_rl_data', 'policy_metrics', 'RLTrainer', 'rl_data_fingerprint', 'synth_rl_trainer', 'plot_rl_history']
-
-# %% ../../nbs/31_trainers.rl.ipynb #62271f67
-AGENTS = ('ppo', 'a3c')
-RL_MONITORS = ('valid_return', 'valid_sharpe', 'valid_sortino', 'valid_calmar', 'valid_max_drawdown', 'valid_turnover', 'train_reward')
-_TRAINER_SET = ('self', 'env', 'env_fn', 'seed', 'device', 'spaces_', 'pretrained', 'window_shape') # agent options the trainer fills in
-_ENV_SET = ('self', 'dataset', 'random_start', 'render_mode') # env options the trainer fills in
-
-def agent_options(agent:str) -> list: # 'ppo' or 'a3c'
-    "The keys `agent_config` may hold: the agent's constructor options, less those the trainer sets (env, seed, device)."
-    cls = PPOAgent if check_choice('agent', agent, AGENTS) == 'ppo' else A3CAgent
-    return [p for p in inspect.signature(cls.__init__).parameters if p not in _TRAINER_SET]
-
-def env_options() -> list:
-    "The keys `env_config` may hold: `TradingEnv`'s options, less the dataset, `random_start` and `render_mode` the trainer sets."
-    return [p for p in inspect.signature(TradingEnv.__init__).parameters if p not in _ENV_SET]
-
-# %% ../../nbs/31_trainers.rl.ipynb #f9284d32
-@dataclass(frozen=True)
-class RLTrainConfig:
-    "Everything one RL training run depends on; saved as `config.json` in its run directory."
-    agent: str = 'ppo' # 'ppo' (Stable-Baselines3, or MaskablePPO) or 'a3c' (asynchronous workers)
-    agent_config: dict|None = None # the agent's options (`agent_options(agent)`), e.g. {'n_steps': 64, 'encoder': 'cnn'}
-    env_config: dict|None = None # `TradingEnv` options (`env_options()`): costs (a dict of CostModel fields), action, reward, ...
-    lookback: int = 16 # bars in each observation window (when the trainer cuts the data)
-    episode_length: int|None = 128 # bars per training episode, at seeded random starts; None: the whole training period
-    n_envs: int = 4 # environments stepped together for PPO (A3C: agent_config['n_workers'])
-    total_steps: int = 20_000 # environment steps of the whole run, over all environments or workers
-    eval_every: int = 2_000 # environment steps between evaluations (and checkpoints)
-    freq: str|float|None = None # bars per year (or a pandas alias) for Sharpe and turnover; None: inferred from the validation timestamps
-    monitor: str = 'valid_sharpe' # the history column that picks the best evaluation and drives early stopping
-    mode: str = 'auto' # 'min', 'max', or 'auto' (min for valid_turnover, max for the others)
-    patience: int|None = None # evaluations without improvement before stopping; None: never stop early
-    min_delta: float = 0.0 # smallest change of `monitor` that counts as an improvement
-    restore_best: bool = True # end with the best evaluation's policy
-    checkpoint: bool = True # write a resumable checkpoint at every evaluation (when out_dir is set)
-    keep_checkpoints: int = 2 # checkpoints kept, newest first
-    valid: float = 0.2 # fraction of bars for validation
-    test: float = 0.0 # fraction of bars for a test block
-    embargo: int = 0 # bars dropped after each block boundary
-    norm: str|None = 'zscore' # Normalizer method fitted on training rows; None: raw inputs
-    spec: FeatureSpec|None = None # features and execution prices, when the trainer cuts the data from a frame
-    loggers: tuple = () # any of 'tensorboard', 'wandb', 'mlflow'
-    experiment: str = 'ai_trading_framework' # MLflow experiment and W&B project
-    tracking_uri: str|None = None # MLflow tracking URI; None: sqlite:///mlruns.db in the working directory
-    out_dir: str|None = 'runs' # where run directories go; None: write nothing
-    run_name: str = 'rl' # this run's folder under out_dir, and its name in the loggers
-    seed: int = 0 # the one seed: weights, environments, sampling, minibatch order, workers
-    device: str|None = None # PPO's torch device ('cpu', 'cuda', ...); None: CUDA when available. A3C runs on the CPU
-    def __post_init__(self): _check_rl_config(self)
-
-# %% ../../nbs/31_trainers.rl.ipynb #2c099cfe
-def _check_rl_config(c:RLTrainConfig):
-    "Check every option where it enters; normalise lists to tuples, a spec dict to a `FeatureSpec`, a `CostModel` to its dict."
-    put = lambda k, v: object.__setattr__(c, k, v)
-    check_choice('agent', c.agent, AGENTS)
-    for k in ('lookback', 'n_envs', 'total_steps', 'eval_every', 'keep_checkpoints'): check_int(k, getattr(c, k))
-    if c.episode_length is not None: check_int('episode_length', c.episode_length)
-    if c.patience is not None: check_int('patience', c.patience)
-    check_int('embargo', c.embargo, 0); check_int('seed', c.seed, 0); check_number('min_delta', c.min_delta, 0)
-    check_number('valid', c.valid, 0, 1, lo_open=True, hi_open=True); check_fraction('test', c.test)
-    if c.freq is not None: periods_per_year(freq=c.freq) # raises naming freq
-    check_choice('mode', c.mode, MODES); check_choice('monitor', c.monitor, RL_MONITORS)
-    if c.norm is not None: check_choice('norm', c.norm, NORM_METHODS)
-    put('loggers', (c.loggers,) if isinstance(c.loggers, str) else tuple(c.loggers or ()))
-    for n in c.loggers: check_choice('logger', n, LOGGERS)
-    if isinstance(c.spec, dict): put('spec', FeatureSpec.from_dict(c.spec))
-    if c.spec is not None and not isinstance(c.spec, FeatureSpec): raise ConfigError(f'spec must be a FeatureSpec (or its dict), got {type(c.spec).__name__}')
-    put('agent_config', _check_keys('agent_config', c.agent_config, agent_options(c.agent), f'{c.agent!r} agent'))
-    put('env_config', _check_env_config(c.env_config))
-    if not isinstance(c.run_name, str) or not c.run_name.strip('/'): raise ConfigError(f'run_name must be a non-empty folder name, got {c.run_name!r}')
-    if c.device is not None and not isinstance(c.device, str): raise ConfigError(f"device must be a string such as 'cpu' or 'cuda:0', or None, got {c.device!r}")
-
-def _check_keys(name:str, d, allowed:list, what:str) -> dict|None:
-    "`d` (a dict or None) with only `allowed` keys, else a `ConfigError` naming the unknown ones and the allowed ones."
-    if d is None: return None
-    if not isinstance(d, dict): raise ConfigError(f'{name} must be a dict, got {d!r}')
-    if bad := sorted(set(d) - set(allowed)): raise ConfigError(f'unknown {name} keys {bad} for the {what}; allowed: {allowed}')
-    return dict(d)
-
-# %% ../../nbs/31_trainers.rl.ipynb #10b5e3e4
-def _check_env_config(d) -> dict|None:
-    "Check the env options that can be checked without data (the rest `TradingEnv` checks when the trainer builds it)."
-    d = _check_keys('env_config', d, env_options(), 'TradingEnv')
-    if d is None: return None
-    if isinstance(d.get('costs'), CostModel): d['costs'] = dataclasses.asdict(d['costs'])
-    if d.get('costs') is not None:
-        fields = [f.name for f in dataclasses.fields(CostModel)]
-        CostModel(**_check_keys('env_config costs', d['costs'], fields, 'CostModel'))
-    if callable(d.get('reward')): raise ConfigError("env_config reward must be a name or a {name: weight} dict (a callable cannot be saved with the config)")
-    if 'reward' in d: reward_weights(d['reward'])
-    for k, allowed in (('action', ACTIONS), ('execution', EXECUTIONS), ('rebalance', ('on_change', 'always'))):
-        if k in d: check_choice(k, d[k], allowed)
-    return d
-
-# %% ../../nbs/31_trainers.rl.ipynb #3187407b
-@patch(as_prop=True)
-def run_dir(self:RLTrainConfig) -> Path|None:
-    "Where this run's files go: `out_dir/run_name`, or None when nothing is written."
-    return None if self.out_dir is None else Path(self.out_dir)/self.run_name
-
-@patch(as_prop=True)
-def monitor_mode(self:RLTrainConfig) -> str:
-    "'min' or 'max': `mode`, or for 'auto' min for turnover and max for returns, ratios and drawdowns (drawdowns are negative)."
-    if self.mode != 'auto': return self.mode
-    return 'min' if self.monitor == 'valid_turnover' else 'max'
-
-@patch
-def env_kwargs(self:RLTrainConfig) -> dict:
-    "`TradingEnv` keyword arguments of `env_config`, with `costs` as a `CostModel`."
-    d = dict(self.env_config or {})
-    if d.get('costs') is not None: d['costs'] = CostModel(**d['costs'])
-    return d
-
-# %% ../../nbs/31_trainers.rl.ipynb #00637f66
-@patch
-def to_dict(self:RLTrainConfig) -> dict:
-    "The config as JSON data: tuples as lists, the spec as its dict."
-    d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-    d['spec'] = None if self.spec is None else self.spec.to_dict()
-    return json.loads(json.dumps(d))
-
-@patch(cls_method=True)
-def from_dict(cls:RLTrainConfig, d:dict): # a dict from `to_dict` (or a config.json, or a YAML file's mapping)
-    "A config from its dict; unknown keys are refused with the allowed ones."
-    names = [f.name for f in dataclasses.fields(cls)]
-    if not isinstance(d, dict): raise ConfigError(f'an RLTrainConfig needs a mapping of options, got {type(d).__name__}')
-    if bad := sorted(set(d) - set(names)): raise ConfigError(f'unknown RLTrainConfig keys {bad}; allowed: {names}')
-    return cls(**d)
-
-@patch
-def save(self:RLTrainConfig, path) -> Path: # a .json file (replaced atomically)
-    "Write the config as JSON."
-    return atomic_write(Path(path), (json.dumps(self.to_dict(), indent=1) + '\n').encode())
-
-@patch(cls_method=True)
-def load(cls:RLTrainConfig, path): # a file written by `save` (a run's config.json)
-    "Read a config written by `save`."
-    return cls.from_dict(json.loads(Path(path).read_text()))
-
-@patch
-def replace(self:RLTrainConfig, **changes) -> RLTrainConfig: # fields to change
-    "A copy with some fields changed (checked again)."
-    return dataclasses.replace(self, **changes)
-
-# %% ../../nbs/31_trainers.rl.ipynb #91f6e7aa
-class RLDataBundle(NamedTuple):
-    "Everything `rl_datasets` built: the periods, the split, the normaliser and the panels."
-    train: RLDataset # the training period (episodes at seeded random starts)
-    valid: RLDataset # the validation period (one whole episode per evaluation)
-    test: RLDataset|None # the test period, if any
-    split: Split # the bar positions of each block, and the rows the normaliser was fitted on
-    normalizer: Normalizer|None # fitted on `split.fit_rows` only (None: raw inputs)
-    panel: Panel # normalised
-    raw: Panel # before normalisation
-
-def rl_datasets(frame:pd.DataFrame, # feature frame with execution prices (single or multi-asset)
-                spec:FeatureSpec, # features and execution prices (the target is not used)
-                lookback:int=16, # bars per observation window
-                valid:float|str=0.2, # validation block: fraction or start timestamp
-                test:float|str=0.0, # test block: fraction or start timestamp
-                embargo:int=0, # bars dropped after each boundary
-                norm:str|None='zscore', # Normalizer method fitted on the training rows, or None
-                episode_length:int|None=128, # bars per training episode; None: the whole training period
-                calendar:str|None=None, # 'union' or 'intersect'; None: the frame's recorded policy, else 'union'
-               ) -> RLDataBundle:
-    "Frame -> panel -> purged chronological split -> train-fitted normaliser -> training, validation (and test) `RLDataset`s."
-    raw = make_panel(frame, spec, calendar=calendar)
-    split = chronological_split(raw, valid, test, horizon=1, embargo=embargo)
-    normalizer = Normalizer(norm).fit(raw, split.fit_rows) if norm else None
-    panel = normalizer.transform(raw) if norm else raw
-    train = RLDataset(panel, lookback, rows=split.train, episode_length=episode_length)
-    ds = lambda rows: RLDataset(panel, lookback, rows=rows) if len(rows) else None
-    return RLDataBundle(train, ds(split.valid), ds(split.test), split, normalizer, panel, raw)
-
-# %% ../../nbs/31_trainers.rl.ipynb #b0a67294
-def synth_rl_data(n_bars:int=800, # bars of the synthetic market
-                  seed:int=0, # market seed
-                  signal_ic:float=0.3, # planted correlation of `signal` with the next bar's return
-                 ) -> tuple[pd.DataFrame, FeatureSpec]:
-    "A small synthetic market with a tradable signal, and the spec an RL agent trains on (the feature `signal`, open and close prices)."
-    return synthetic_market(n_bars, seed=seed, signal_ic=signal_ic), FeatureSpec(features=['signal'])
-
-# %% ../../nbs/31_trainers.rl.ipynb #2287e3b9
-_ROW_METRICS = ('return', 'sharpe', 'sortino', 'calmar', 'max_drawdown', 'turnover')
-
-def policy_metrics(env:TradingEnv, # an env with random_start=False (the whole period)
-                   act, # a function obs -> action (e.g. the deterministic policy)
-                   freq:str|float|None=None, # bars per year or a pandas alias; None: inferred from the period's timestamps
-                   seed:int=0, # reset seed (the whole-period episode does not draw from it)
-                  ) -> dict:
-    "Return, Sharpe, Sortino, Calmar, max drawdown and annualised turnover of one episode of `act` on `env`, through `compute_metrics`."
-    if env.random_start: raise ConfigError('policy_metrics needs an env with random_start=False, so that the episode covers the whole period')
-    obs, _ = env.reset(seed=seed); done, turnover = False, []
-    while not done:
-        obs, _, term, trunc, info = env.step(act(obs)); turnover.append(info['turnover']); done = term or trunc
-    eq = env.equity_curve()
-    r = pd.Series(eq.to_numpy()[1:] / eq.to_numpy()[:-1] - 1.0, eq.index[1:])
-    m = compute_metrics(r, freq=periods_per_year(eq.index, freq), turnover=turnover)
-    return {'return': m['total_return'], **{k: float(m[k]) for k in _ROW_METRICS[1:]}, 'volatility': m['volatility'], 'n_bars': len(r)}
+__all__ = ['RLTrainer', 'synth_rl_trainer', 'plot_rl_history', 'AGENTS', 'RL_MONITORS', 'agent_options', 'env_options',
+           'RLTrainConfig', 'RLDataBundle', 'rl_datasets', 'synth_rl_data', 'rl_data_fingerprint', 'policy_metrics']
 
 # %% ../../nbs/31_trainers.rl.ipynb #545e3209
 class RLTrainer:
@@ -383,15 +182,6 @@ def _load_agent_state(self:RLTrainer, tensors:dict, meta:dict):
                 if torch.is_tensor(v): v.share_memory_()
 
 # %% ../../nbs/31_trainers.rl.ipynb #cb3f6e8f
-def rl_data_fingerprint(*datasets:RLDataset) -> str:
-    "A SHA-256 of the periods (bars, lookback, episode length) and of a strided sample of their windows and prices."
-    h = hashlib.sha256()
-    for ds in datasets:
-        x, p = ds.panel.x[ds.start - ds.lookback + 1:ds.end + 1], ds.panel.prices[ds.start:ds.end + 1]
-        for a in (np.array([ds.start, ds.end, ds.lookback, ds.episode_length]), x[::max(1, len(x) // 500)], p[::max(1, len(p) // 500)]):
-            h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
 @patch
 def _save_checkpoint(self:RLTrainer, chunk:int):
     "Checkpoint the end of chunk `chunk` (after its evaluation), keeping the newest `keep_checkpoints`."

@@ -4,327 +4,31 @@
 
 # %% ../../nbs/32_trainers.sweeps.ipynb #869f1068
 from __future__ import annotations
-import copy, dataclasses, json, math, os, socket, time, warnings
+import math, os, socket, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import optuna
-from fastcore.basics import patch
-from ..core import ATFError, ConfigError, check_choice, check_int, check_number, warn_input
+from ..core import ATFError, ConfigError, check_int, warn_input
 from ..features import FeatureSpec
 from ..portfolio.costs import CostModel
-from ..portfolio.simulation import simulate
-from ..portfolio.metrics import periods_per_year, return_summary, dsr_from_stats
-from ..portfolio.signals import as_wide, signal_weights, SIGNAL_RULES
-from .checkpoint import atomic_write
-from .config import TrainConfig
+from ..portfolio.metrics import return_summary
 from .loggers import RunLogger
+from .sweep_config import (SWEEP_KINDS, PRUNERS, SAMPLERS, OBJECTIVES, PARAM_TYPES, CV_SCHEMES, DIRECTIONS,
+    SweepConfig, TrialSeededSampler, make_sampler, make_pruner, trial_config)
+from .sweep_report import (strategy_returns, sharpe_stats, sweep_results, best_config, write_best_config,
+    trial_sharpes, sweep_dsr, sweep_figures, save_sweep, _DONE, _trials)
+# the face: every room's public names, for users (`from ai_trading_framework.trainers.sweeps import ...`); library code imports from the rooms
+_all_ = ['SWEEP_KINDS', 'PRUNERS', 'SAMPLERS', 'OBJECTIVES', 'PARAM_TYPES', 'CV_SCHEMES', 'DIRECTIONS', 'SweepConfig',
+         'TrialSeededSampler', 'make_sampler', 'make_pruner', 'trial_config', 'strategy_returns', 'sharpe_stats', 'sweep_results',
+         'best_config', 'write_best_config', 'trial_sharpes', 'sweep_dsr', 'sweep_figures', 'save_sweep']
 
 # %% auto #0
-__all__ = ['SWEEP_KINDS', 'PRUNERS', 'SAMPLERS', 'OBJECTIVES', 'PARAM_TYPES', 'CV_SCHEMES', 'DIRECTIONS', 'SweepConfig',
-           'TrialSeededSampler', 'make_sampler', 'make_pruner', 'trial_config', 'strategy_returns', 'sharpe_stats',
-           'TrialReporter', 'open_study', 'Sweep', 'load_sweep', 'run_sweep', 'sweep_results', 'best_config',
+__all__ = ['TrialReporter', 'open_study', 'Sweep', 'load_sweep', 'run_sweep', 'SWEEP_KINDS', 'PRUNERS', 'SAMPLERS', 'OBJECTIVES',
+           'PARAM_TYPES', 'CV_SCHEMES', 'DIRECTIONS', 'SweepConfig', 'TrialSeededSampler', 'make_sampler',
+           'make_pruner', 'trial_config', 'strategy_returns', 'sharpe_stats', 'sweep_results', 'best_config',
            'write_best_config', 'trial_sharpes', 'sweep_dsr', 'sweep_figures', 'save_sweep']
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #fb0ca5ae
-SWEEP_KINDS = ('supervised', 'rl')
-PRUNERS = ('median', 'hyperband', 'none')
-SAMPLERS = ('tpe', 'random')
-OBJECTIVES = ('valid', 'cv')
-PARAM_TYPES = ('float', 'int', 'categorical')
-CV_SCHEMES = ('kfold', 'cpcv', 'walk_forward')
-DIRECTIONS = {'min': 'minimize', 'max': 'maximize', 'minimize': 'minimize', 'maximize': 'maximize'}
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #6a2333e6
-def _kind_config(kind:str): # 'supervised' or 'rl'
-    "The config class of a trainer kind: `TrainConfig`, or the RL trainer's `RLTrainConfig` (imported when needed)."
-    if check_choice('kind', kind, SWEEP_KINDS) == 'supervised': return TrainConfig
-    try: from ai_trading_framework.trainers.rl_trainer import RLTrainConfig
-    except ImportError as e: raise ConfigError("kind='rl' needs ai_trading_framework.trainers.rl_trainer (notebook 31_trainers.rl), which is not importable") from e
-    return RLTrainConfig
-
-def _kind_of(config) -> str:
-    "The kind of a trainer config object ('supervised' or 'rl'), or None for anything else."
-    if isinstance(config, TrainConfig): return 'supervised'
-    return 'rl' if type(config).__name__ == 'RLTrainConfig' else None
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #6e4b6542
-@dataclass(frozen=True)
-class SweepConfig:
-    "Everything one Optuna sweep depends on: the base trainer config, the search space, the study and its storage."
-    base: dict|None = None # the trainer config as a dict (or a TrainConfig / RLTrainConfig); None: the kind's defaults
-    kind: str = 'supervised' # 'supervised' or 'rl' (set from `base` when it is a config object)
-    space: dict|None = None # param -> {'type': 'float'|'int'|'categorical', 'low', 'high', 'log', 'step' | 'choices'}; dotted names reach nested keys
-    n_trials: int = 20 # finished (complete or pruned) trials the study should hold, over all workers
-    storage: str|None = None # an RDB URL (sqlite:///..., postgresql+psycopg://...) or a file path; None: sqlite file sweeps.db in the working dir
-    study_name: str = 'sweep' # the study's name in the storage (workers with the same storage and name share it)
-    metric: str|None = None # the objective: a history column ('valid_loss', 'valid_ic', ...) or 'sharpe'; None: the trainer's monitor
-    direction: str|None = None # 'minimize' or 'maximize' ('min'/'max'); None: the trainer's monitor_mode for the metric
-    pruner: str = 'median' # 'median', 'hyperband' or 'none'
-    pruner_kw: dict|None = None # options of the Optuna pruner, e.g. {'n_startup_trials': 2, 'n_warmup_steps': 1}
-    sampler: str = 'tpe' # 'tpe' or 'random'
-    sampler_kw: dict|None = None # options of the Optuna sampler, e.g. {'n_startup_trials': 5}
-    objective: str = 'valid' # 'valid': the trainer's validation block; 'cv': the mean over purged CV folds (`cv`)
-    cv: dict|None = None # 'cv' objective: {'scheme': 'kfold'|'cpcv'|'walk_forward', 'n_folds', 'n_test_folds', 'embargo', 'train_size', 'test_size', 'window'}
-    timeout: float|None = None # seconds after which a worker starts no new trial; None: no limit
-    seed: int = 0 # seeds the sampler (per trial number, so workers never draw the same params)
-    out_dir: str|None = 'sweeps' # where `save_sweep` writes results, figures and the best config (out_dir/study_name)
-    trial_runs: bool = False # write each trial's run folder (config, history, best model) under the base config's out_dir; False: trials write nothing
-    signal: str = 'sign' # the rule that turns validation predictions into weights for each trial's Sharpe ratio
-    costs: dict|None = None # `CostModel` fields for that Sharpe's backtest, e.g. {'commission_rate': 0.001}
-    def __post_init__(self): _check_sweep(self)
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #f7045675
-_SPEC_KEYS = {'float': ('type', 'low', 'high', 'log', 'step'), 'int': ('type', 'low', 'high', 'log', 'step'), 'categorical': ('type', 'choices')}
-
-def _check_param(name:str, s) -> dict:
-    "One space entry, checked: its type, bounds or choices."
-    if not isinstance(s, dict): raise ConfigError(f"space[{name!r}] must be a dict such as {{'type': 'float', 'low': 1e-4, 'high': 1e-2, 'log': True}}, got {s!r}")
-    t = check_choice(f'space[{name!r}] type', s.get('type'), PARAM_TYPES)
-    if bad := sorted(set(s) - set(_SPEC_KEYS[t])): raise ConfigError(f'space[{name!r}] has unknown keys {bad}; a {t!r} parameter takes {list(_SPEC_KEYS[t])}')
-    if t == 'categorical':
-        if not isinstance(s.get('choices'), (list, tuple)) or not s['choices']: raise ConfigError(f"space[{name!r}] needs a non-empty list of 'choices', got {s.get('choices')!r}")
-        return dict(s, choices=list(s['choices']))
-    num = check_int if t == 'int' else check_number
-    lo, hi = num(f'space[{name!r}] low', s.get('low'), **({'lo': -2**62} if t == 'int' else {})), num(f'space[{name!r}] high', s.get('high'), **({'lo': -2**62} if t == 'int' else {}))
-    if lo >= hi: raise ConfigError(f'space[{name!r}] needs low < high, got low={lo!r}, high={hi!r}')
-    if s.get('log') and lo <= 0: raise ConfigError(f'space[{name!r}] with log=True needs low > 0, got low={lo!r}')
-    if s.get('log') and s.get('step') is not None and t == 'float': raise ConfigError(f'space[{name!r}]: a float parameter takes log=True or a step, not both')
-    return dict(s, low=lo, high=hi)
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #d27139a5
-def _set_path(d:dict, name:str, value) -> dict:
-    "Set `d[a][b]...` for the dotted `name` 'a.b...', making the nested dicts that are missing (in place); returns `d`."
-    *parents, leaf = name.split('.')
-    node = d
-    for p in parents:
-        if node.get(p) is None: node[p] = {}
-        if not isinstance(node[p], dict): raise ConfigError(f'space key {name!r}: {p!r} holds {node[p]!r}, not a dict, so it has no key {leaf!r}')
-        node = node[p]
-    node[leaf] = value
-    return d
-
-def _bounds(s:dict) -> list:
-    "The values a space entry's ends take: low and high, or every choice."
-    return s['choices'] if s['type'] == 'categorical' else [s['low'], s['high']]
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #8c341098
-def _check_space(space, base:dict, cls) -> dict:
-    "The space checked against the trainer config class `cls` (each name a field or a key under a dict field), and at its bounds."
-    if not isinstance(space, dict) or not space:
-        raise ConfigError(f"space must be a non-empty dict of param -> spec, such as {{'lr': {{'type': 'float', 'low': 1e-4, 'high': 1e-2, 'log': True}}}}; got {space!r}")
-    fields = [f.name for f in dataclasses.fields(cls)]
-    out = {}
-    for name, s in space.items():
-        root = str(name).split('.')[0]
-        if root not in fields: raise ConfigError(f'space key {name!r} is not a {cls.__name__} field; allowed: {fields} (dotted names reach keys inside a dict field, e.g. model_config.d_model)')
-        out[name] = s = _check_param(name, s)
-        for v in _bounds(s):
-            try: cls.from_dict(_set_path(copy.deepcopy(base), name, v))
-            except ConfigError as e: raise ConfigError(f'space[{name!r}] reaches {v!r}, which the {cls.__name__} refuses: {e}') from e
-    return out
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #41c58fb2
-_CV_KEYS = {'kfold': ('scheme', 'n_folds', 'embargo'), 'cpcv': ('scheme', 'n_folds', 'n_test_folds', 'embargo'),
-            'walk_forward': ('scheme', 'train_size', 'test_size', 'window', 'embargo')}
-
-def _check_cv(cv) -> dict:
-    "The CV settings of the 'cv' objective, with defaults: 3 purged k-folds."
-    cv = {'scheme': 'kfold', **(cv or {})}
-    scheme = check_choice('cv scheme', cv['scheme'], CV_SCHEMES)
-    if bad := sorted(set(cv) - set(_CV_KEYS[scheme])): raise ConfigError(f'cv has unknown keys {bad} for scheme={scheme!r}; allowed: {list(_CV_KEYS[scheme])}')
-    if scheme == 'walk_forward' and not {'train_size', 'test_size'} <= set(cv): raise ConfigError("cv scheme='walk_forward' needs train_size and test_size (bars)")
-    return cv
-
-def _base_dict(base, kind):
-    "(base as a dict, kind) from a config object, a dict, or None."
-    if base is None: return {}, kind
-    if (k := _kind_of(base)) is not None: return base.to_dict(), k
-    if not isinstance(base, dict): raise ConfigError(f'base must be a trainer config dict (or a TrainConfig / RLTrainConfig), got {type(base).__name__}')
-    return json.loads(json.dumps(base, default=lambda o: o.to_dict() if hasattr(o, 'to_dict') else str(o))), kind
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #f9f4ec59
-def _check_sweep(c:SweepConfig):
-    "Check every option where it enters; a config object as `base` becomes its dict and sets `kind`."
-    put = lambda k, v: object.__setattr__(c, k, v)
-    base, kind = _base_dict(c.base, c.kind)
-    put('base', base); put('kind', kind)
-    cls = _kind_config(kind)
-    cls.from_dict(base) # unknown keys and bad values fail here, naming the allowed keys
-    put('space', _check_space(c.space, base, cls))
-    check_int('n_trials', c.n_trials); check_int('seed', c.seed, 0)
-    for k, allowed in (('pruner', PRUNERS), ('sampler', SAMPLERS), ('objective', OBJECTIVES)): check_choice(k, getattr(c, k), allowed)
-    if c.direction is not None: check_choice('direction', c.direction, list(DIRECTIONS))
-    if c.timeout is not None: check_number('timeout', c.timeout, 0, lo_open=True)
-    if not isinstance(c.study_name, str) or not c.study_name: raise ConfigError(f'study_name must be a non-empty string, got {c.study_name!r}')
-    if c.storage is not None and not isinstance(c.storage, (str, os.PathLike)): raise ConfigError(f'storage must be an RDB URL or a file path, got {c.storage!r}')
-    for k in ('pruner_kw', 'sampler_kw', 'costs', 'cv'):
-        if getattr(c, k) is not None and not isinstance(getattr(c, k), dict): raise ConfigError(f'{k} must be a dict or None, got {getattr(c, k)!r}')
-    if c.objective == 'cv':
-        if kind != 'supervised': raise ConfigError("objective='cv' is for supervised sweeps (cross_validate); RL sweeps use objective='valid'")
-        put('cv', _check_cv(c.cv))
-    check_choice('signal', c.signal, SIGNAL_RULES); CostModel(**(c.costs or {}))
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #26896fff
-@patch
-def to_dict(self:SweepConfig) -> dict:
-    "The sweep config as JSON data."
-    return json.loads(json.dumps({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}))
-
-@patch(cls_method=True)
-def from_dict(cls:SweepConfig, d:dict): # a dict from `to_dict` (or a sweep file)
-    "A sweep config from its dict; unknown keys are refused with the allowed ones."
-    if not isinstance(d, dict): raise ConfigError(f'a sweep config must be a mapping of SweepConfig fields, got {type(d).__name__}')
-    names = [f.name for f in dataclasses.fields(cls)]
-    if bad := sorted(set(d) - set(names)): raise ConfigError(f'unknown SweepConfig keys {bad}; allowed: {names}')
-    return cls(**d)
-
-@patch
-def replace(self:SweepConfig, **changes) -> SweepConfig: # fields to change
-    "A copy with some fields changed (checked again)."
-    return dataclasses.replace(self, **changes)
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #5733d796
-def _dump(d:dict, path:Path) -> Path:
-    "Write `d` atomically as YAML (.yaml, .yml) or JSON (anything else)."
-    if path.suffix.lower() in ('.yaml', '.yml'):
-        import yaml
-        return atomic_write(path, yaml.safe_dump(d, sort_keys=False).encode())
-    return atomic_write(path, (json.dumps(d, indent=1) + '\n').encode())
-
-def _read(path) -> dict:
-    "A JSON or YAML file's data."
-    p = Path(path)
-    if not p.exists(): raise FileNotFoundError(f'no config file at {str(p)!r}')
-    if p.suffix.lower() in ('.yaml', '.yml'):
-        import yaml
-        return yaml.safe_load(p.read_text())
-    return json.loads(p.read_text())
-
-@patch
-def save(self:SweepConfig, path) -> Path: # a .json, .yaml or .yml file (replaced atomically)
-    "Write the sweep config as JSON or YAML (by suffix)."
-    return _dump(self.to_dict(), Path(path))
-
-@patch(cls_method=True)
-def load(cls:SweepConfig, path): # a file written by `save` (or by hand)
-    "Read a sweep config from JSON or YAML."
-    return cls.from_dict(_read(path))
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #6b838a66
-@patch(as_prop=True)
-def trainer_config(self:SweepConfig):
-    "The base trainer config object (`TrainConfig` or `RLTrainConfig`)."
-    return _kind_config(self.kind).from_dict(self.base)
-
-@patch(as_prop=True)
-def metric_name(self:SweepConfig) -> str:
-    "The objective's metric: `metric`, or the trainer's `monitor`."
-    return self.metric or self.trainer_config.monitor
-
-@patch(as_prop=True)
-def study_direction(self:SweepConfig) -> str:
-    "'minimize' or 'maximize': `direction`, else maximize for 'sharpe', else the trainer's `monitor_mode` for the metric."
-    if self.direction is not None: return DIRECTIONS[self.direction]
-    if self.metric_name == 'sharpe': return 'maximize'
-    tc = self.trainer_config
-    try: mode = tc.replace(monitor=self.metric_name).monitor_mode if self.metric_name != tc.monitor else tc.monitor_mode
-    except (ConfigError, TypeError): mode = tc.monitor_mode
-    return DIRECTIONS[mode]
-
-@patch(as_prop=True)
-def storage_url(self:SweepConfig) -> str:
-    "The storage as an RDB URL: `storage`; a file path as sqlite:///<absolute path>; None: sqlite:///<cwd>/sweeps.db."
-    s = 'sweeps.db' if self.storage is None else str(self.storage)
-    return s if '://' in s else f'sqlite:///{Path(s).resolve().as_posix()}'
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #a95f8074
-def _trial_seed(seed:int, number:int) -> int:
-    "A 32-bit seed for trial `number` of a sweep seeded with `seed`."
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
-
-class TrialSeededSampler(optuna.samplers.BaseSampler):
-    "An Optuna sampler rebuilt for each trial, seeded by (seed, trial number): reproducible, and distinct across workers."
-    def __init__(self, make, # seed -> a fresh Optuna sampler
-                 seed:int=0): # the sweep's seed
-        self.make, self.seed, self.inner = make, seed, make(seed)
-    def before_trial(self, study, trial):
-        self.inner = self.make(_trial_seed(self.seed, trial.number)); self.inner.before_trial(study, trial)
-    def infer_relative_search_space(self, study, trial): return self.inner.infer_relative_search_space(study, trial)
-    def sample_relative(self, study, trial, search_space): return self.inner.sample_relative(study, trial, search_space)
-    def sample_independent(self, study, trial, name, dist): return self.inner.sample_independent(study, trial, name, dist)
-    def after_trial(self, study, trial, state, values): self.inner.after_trial(study, trial, state, values)
-    def reseed_rng(self): pass # the seed comes from the trial number
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #11729934
-def make_sampler(config:SweepConfig) -> TrialSeededSampler:
-    "The sweep's sampler: TPE (constant liar) or random, seeded per trial."
-    kw = dict(config.sampler_kw or {})
-    if config.sampler == 'random': return TrialSeededSampler(lambda s: optuna.samplers.RandomSampler(seed=s, **kw), config.seed)
-    kw.setdefault('constant_liar', True)
-    return TrialSeededSampler(lambda s: optuna.samplers.TPESampler(seed=s, **kw), config.seed)
-
-def make_pruner(config:SweepConfig):
-    "The sweep's pruner: median, hyperband or none, with `pruner_kw`."
-    kw = config.pruner_kw or {}
-    try: return {'median': optuna.pruners.MedianPruner, 'hyperband': optuna.pruners.HyperbandPruner, 'none': optuna.pruners.NopPruner}[config.pruner](**kw)
-    except TypeError as e: raise ConfigError(f'pruner_kw {kw} does not fit pruner={config.pruner!r}: {e}') from e
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #5eacc83a
-def _suggest(trial, name:str, s:dict):
-    "Draw parameter `name` from its spec."
-    if s['type'] == 'categorical': return trial.suggest_categorical(name, s['choices'])
-    f = trial.suggest_int if s['type'] == 'int' else trial.suggest_float
-    kw = {'log': bool(s.get('log', False))}
-    if s.get('step') is not None: kw['step'] = s['step']
-    return f(name, s['low'], s['high'], **kw)
-
-def trial_config(config:SweepConfig, # the sweep
-                 trial, # an Optuna trial (or a `FixedTrial` of params)
-                 spec:FeatureSpec|None=None): # the spec the trial trains with, written into its config (so the config runs without the sweep)
-    "The trainer config of one trial: the base with every space parameter drawn, run name `<study>-trial-<number>`."
-    d = copy.deepcopy(config.base)
-    for name, s in config.space.items(): _set_path(d, name, _suggest(trial, name, s))
-    d['run_name'] = f'{config.study_name}-trial-{trial.number:04d}'
-    cls = _kind_config(config.kind)
-    if spec is not None and 'spec' in {f.name for f in dataclasses.fields(cls)}: d['spec'] = spec.to_dict()
-    return cls.from_dict(d)
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #ba4e700b
-def _prices(frame:pd.DataFrame, col:str) -> pd.DataFrame|None:
-    "Column `col` of a feature frame as a wide frame (timestamps x assets), or None when the frame lacks it."
-    cols = {str(c).lower(): c for c in frame.columns}
-    return None if col.lower() not in cols else as_wide(frame[cols[col.lower()]])
-
-def strategy_returns(predictions, # scores known at each close: Series (timestamp or (timestamp, asset) index) or wide frame
-                     frame:pd.DataFrame, # the feature frame with the prices
-                     spec:FeatureSpec|None=None, # names the price column (default 'close') and the fill column ('open' when present)
-                     signal:str='sign', # a rule of `portfolio.signals.SIGNAL_RULES`
-                     costs:CostModel|None=None, # transaction costs (None: none)
-                    ) -> pd.Series:
-    "Per-bar returns of trading the predictions over their own bars: weights from `signal`, filled on the next bar's open."
-    price_col = getattr(spec, 'price_col', None) or 'close'
-    close = _prices(frame, price_col)
-    if close is None: raise ConfigError(f'the frame has no price column {price_col!r} to backtest the predictions with; columns: {list(frame.columns)}')
-    fill = _prices(frame, 'open'); fill = close if fill is None else fill
-    p = as_wide(predictions, close.columns[0])
-    if p.shape[1] == 1 and close.shape[1] == 1: p = p.set_axis(close.columns, axis=1)
-    close, fill = close.reindex(index=p.index, columns=p.columns).ffill(), fill.reindex(index=p.index, columns=p.columns)
-    fill = fill.fillna(close)
-    w = signal_weights(p, close, signal).fillna(0.0)
-    sim = simulate(fill.to_numpy(float), close.to_numpy(float), w.to_numpy(float), costs or CostModel(), periods_per_year=periods_per_year(p.index))
-    eq = sim.equity
-    return pd.Series(eq[1:] / eq[:-1] - 1, p.index[1:], name='returns')
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #ed81fd59
-def sharpe_stats(returns:pd.Series) -> dict:
-    "What the deflated Sharpe ratio needs of one trial's returns: annualised and per-bar Sharpe, n_obs, skew, excess kurtosis, bars a year."
-    r = np.asarray(returns, float); ppy = periods_per_year(returns.index) if isinstance(returns.index, pd.DatetimeIndex) and len(r) > 2 else 252.0
-    s = return_summary(r)
-    sr = float(s['mean'] / s['std']) if s['n'] > 1 and s['std'] > 0 else float('nan')
-    return {'sharpe': sr * math.sqrt(ppy), 'sharpe_per_bar': sr, 'n_obs': int(s['n']), 'skew': float(s['skew']),
-            'excess_kurtosis': float(s['kurt'] - 3), 'periods_per_year': float(ppy)}
 
 # %% ../../nbs/32_trainers.sweeps.ipynb #b8b7d653
 class TrialReporter(RunLogger):
@@ -483,7 +187,6 @@ def _safe_url(url:str) -> str:
 
 # %% ../../nbs/32_trainers.sweeps.ipynb #71c02806
 _ACTIVE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-_DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 class _Surplus(Exception):
     "A trial beyond the requested total (another worker took its place)."
@@ -545,12 +248,6 @@ class Sweep:
         done = sum(t.state in _DONE for t in ts)
         return f'Sweep({self.study.study_name!r}, {done} finished trial(s) of {len(ts)}, {self.study.direction.name.lower()})'
 
-def _study(s): return s if isinstance(s, optuna.Study) else s.study
-
-def _trials(s) -> list:
-    "The study's trials, surplus ones left out."
-    return [t for t in _study(s).get_trials(deepcopy=False) if not t.user_attrs.get('surplus')]
-
 def load_sweep(config:SweepConfig) -> Sweep: # the sweep (its storage and study_name)
     "The `Sweep` of an existing study, to read its results from any machine."
     return Sweep(open_study(config, create=False), config)
@@ -571,79 +268,3 @@ def run_sweep(config:SweepConfig, # the sweep
         study.optimize(_objective(config, frame, spec, n, progress is not False), timeout=config.timeout, catch=(_Surplus,),
                        callbacks=[_stop_at(n)], gc_after_trial=False, show_progress_bar=False)
     return Sweep(study, config)
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #362877e8
-_RECORDED = ('sharpe', 'sharpe_per_bar', 'n_obs', 'skew', 'excess_kurtosis', 'best_epoch', 'best_step', 'epochs_run', 'folds_run', 'evals_run', 'seconds', 'worker')
-
-def sweep_results(sweep) -> pd.DataFrame: # a `Sweep` or an Optuna study
-    "One row per trial: number, state, value, `params_*`, the recorded Sharpe numbers, epochs, seconds and worker."
-    rows = []
-    for t in _trials(sweep):
-        ua = t.user_attrs
-        rows.append({'number': t.number, 'state': t.state.name, 'value': t.value, **{f'params_{k}': v for k, v in t.params.items()},
-                     'last_step': t.last_step, **{k: ua.get(k) for k in _RECORDED if k in ua}})
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #03955f37
-def _best(sweep):
-    "The best complete trial."
-    st = _study(sweep)
-    try: return st.best_trial
-    except ValueError as e: raise ATFError(f'study {st.study_name!r} has no complete trial yet: run the sweep (or wait for its workers) first') from e
-
-def best_config(sweep): # a `Sweep` or an Optuna study
-    "The best trial's full trainer config (a `TrainConfig` or `RLTrainConfig`), as it ran."
-    t = _best(sweep)
-    return _kind_config(t.user_attrs.get('kind', 'supervised')).from_dict(t.user_attrs['config'])
-
-def write_best_config(sweep, # a `Sweep` or an Optuna study
-                      path) -> Path: # a .json file (`TrainConfig.load` reads it) or .yaml / .yml
-    "Write the best trial's full trainer config, which the trainer or the CLI runs as it is to reproduce the trial."
-    return _dump(best_config(sweep).to_dict(), Path(path))
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #ec862464
-def trial_sharpes(sweep) -> pd.Series: # a `Sweep` or an Optuna study
-    "The annualised validation Sharpe of every finished (complete or pruned) trial, indexed by trial number."
-    s = {t.number: t.user_attrs['sharpe'] for t in _trials(sweep) if t.state in _DONE and t.user_attrs.get('sharpe') is not None}
-    return pd.Series(s, name='sharpe', dtype=float).rename_axis('trial')
-
-def sweep_dsr(sweep) -> dict: # a `Sweep` or an Optuna study
-    "The best trial's Sharpe deflated by the number of trials and the spread of their Sharpes: sharpe, n_trials, dsr, and the trials' Sharpes."
-    b, sr = _best(sweep), trial_sharpes(sweep)
-    ua = b.user_attrs
-    if ua.get('sharpe_per_bar') is None: raise ATFError(f'trial {b.number} recorded no Sharpe ratio (its predictions had no variation or no prices)')
-    dsr = dsr_from_stats(ua['sharpe_per_bar'], max(int(ua['n_obs']), 2), n_trials=len(sr), skew=ua['skew'], excess_kurtosis=ua['excess_kurtosis'],
-                         trials_sharpe=sr.to_numpy(), periods_per_year=ua['periods_per_year'])
-    return {'trial': b.number, 'sharpe': ua['sharpe'], 'n_trials': len(sr), 'trials_sharpe_std': float(sr.std(ddof=1)) if len(sr) > 1 else 0.0,
-            'dsr': dsr, 'trials_sharpe': [float(v) for v in sr]}
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #bdfd35d8
-def sweep_figures(sweep) -> dict: # a `Sweep` or an Optuna study
-    "Plotly figures: 'history', 'importance' (with two or more complete trials and a varied parameter), 'intermediate'."
-    import optuna.visualization as vis
-    st, figs = _study(sweep), {}
-    figs['history'] = vis.plot_optimization_history(st)
-    complete = [t for t in _trials(st) if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(complete) >= 2 and len({json.dumps(t.params, sort_keys=True, default=str) for t in complete}) > 1:
-        figs['importance'] = vis.plot_param_importances(st)
-    figs['intermediate'] = vis.plot_intermediate_values(st)
-    return figs
-
-# %% ../../nbs/32_trainers.sweeps.ipynb #2e7a062c
-def save_sweep(sweep, # a `Sweep` (its config's out_dir) or a study
-               out_dir=None, # folder (default: config.out_dir/study_name)
-               figures:bool=True) -> Path: # also write the figures as HTML (plotly.js from its CDN)
-    "Write results.csv, best_config.json, dsr.json, sweep.json and the figures into one folder."
-    cfg = getattr(sweep, 'config', None)
-    if out_dir is None:
-        if cfg is None or cfg.out_dir is None: raise ConfigError('save_sweep needs out_dir= (or a Sweep whose config has out_dir)')
-        out_dir = Path(cfg.out_dir)/cfg.study_name
-    d = Path(out_dir)
-    atomic_write(d/'results.csv', sweep_results(sweep).to_csv(index=False).encode())
-    write_best_config(sweep, d/'best_config.json')
-    try: atomic_write(d/'dsr.json', json.dumps(sweep_dsr(sweep), indent=1).encode())
-    except ATFError: pass
-    if cfg is not None: cfg.save(d/'sweep.json')
-    if figures:
-        for k, f in sweep_figures(sweep).items(): atomic_write(d/f'{k}.html', f.to_html(include_plotlyjs='cdn', full_html=True).encode())
-    return d
