@@ -16,7 +16,7 @@ from .trainers.config import TrainConfig
 from .trainers.checkpoint import atomic_write
 from .cli_config import (yaml_value, read_yaml, parse_override, apply_overrides, check_keys, SOURCES, DATA_KEYS,
     resolve_data, build_frame, resolve_spec, resolve_model_config, TRAIN_KEYS, resolve_train, KINDS, load_config,
-    resolve_agent_config, resolve_env_config, resolve_rl_train, _where, _rl)
+    resolve_agent_config, resolve_env_config, resolve_rl_train, _where)
 # the config room's public names, for users (`from ai_trading_framework.cli import load_config`); library code imports from the room
 _all_ = ['yaml_value', 'read_yaml', 'parse_override', 'apply_overrides', 'check_keys', 'SOURCES', 'DATA_KEYS', 'resolve_data', 'build_frame',
          'resolve_spec', 'resolve_model_config', 'TRAIN_KEYS', 'resolve_train', 'KINDS', 'load_config', 'resolve_agent_config', 'resolve_env_config', 'resolve_rl_train']
@@ -153,7 +153,7 @@ def train_rl(cfg:dict, # a resolved RL config (`load_config(..., kind='rl')`)
              resume:bool|str='auto', # 'auto', False, True or a checkpoint path (see `RLTrainer.fit`)
             ) -> dict:
     "Train one RL run as `cfg` says and write its record; returns its summary."
-    rl = _rl()
+    from ai_trading_framework.trainers import rl_trainer as rl # the trainer (its config comes from trainers.rl_config)
     tc = rl.RLTrainConfig.from_dict({**cfg['train'], 'spec': FeatureSpec.from_dict(cfg['spec'])})
     frame = build_frame(cfg['data'])
     with run_record(tc.run_dir, cfg, config_path, tc.seed, frame, fresh=resume is False) as info:
