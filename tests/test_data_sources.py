@@ -1,11 +1,10 @@
 """`ai_trading_framework.sources` against a real PostgreSQL server.
 
-A session fixture starts a throwaway cluster from Debian's `postgresql` package (initdb + pg_ctl, run
+The session's throwaway cluster (`postgres` in tests/conftest.py: Debian's `postgresql` package, initdb + pg_ctl, run
 as the `postgres` OS user when we are root, trust auth, a free localhost port, sockets in the temp
 dir) and removes it afterwards. PostgreSQL missing is a failure, not a skip: run `make sysdeps`.
 The SQLite and in-memory paths are tested in nbs/02_sources.ipynb.
 """
-import glob, os, re, shutil, socket, subprocess, tempfile
 
 import numpy as np
 import pandas as pd
@@ -17,49 +16,10 @@ from ai_trading_framework.frames import validate_frame
 from ai_trading_framework.sources import _table_select, load_frame, load_sql
 
 
-def _pg_bin(name):
-    "The newest installed PostgreSQL's `name` binary; fails (never skips) when there is none."
-    found = glob.glob(f'/usr/lib/postgresql/*/bin/{name}')
-    if not found:
-        pytest.fail(f'PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/{name}): run `make sysdeps` '
-                    '(tools/install_sysdeps.sh) to install it', pytrace=False)
-    return max(found, key=lambda p: int(re.search(r'postgresql/(\d+)', p).group(1)))
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(*cmd):
-    "Run `cmd` as the postgres OS user when we are root (initdb refuses root), else as ourselves."
-    prefix = ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + [str(c) for c in cmd], check=True, capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture(scope='session')
-def pg_url():
-    "URL of a fresh database on a throwaway PostgreSQL cluster, torn down after the session."
-    initdb, pg_ctl = _pg_bin('initdb'), _pg_bin('pg_ctl')
-    tmp = tempfile.mkdtemp(prefix='atf_pg_')
-    if os.geteuid() == 0: shutil.chown(tmp, 'postgres', 'postgres')
-    data, log, port = os.path.join(tmp, 'data'), os.path.join(tmp, 'server.log'), _free_port()
-    started = False
-    try:
-        _as_postgres(initdb, '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync')
-        opts = f'-p {port} -c listen_addresses=127.0.0.1 -k {tmp} -c fsync=off -c TimeZone=Europe/Paris'
-        try: _as_postgres(pg_ctl, '-D', data, '-l', log, '-w', '-t', '60', '-o', opts, 'start')
-        except subprocess.CalledProcessError as e:
-            pytest.fail(f'pg_ctl start failed: {e.stderr}\n{open(log).read() if os.path.exists(log) else ""}', pytrace=False)
-        started = True
-        admin = sa.create_engine(f'postgresql+psycopg://postgres@127.0.0.1:{port}/postgres', isolation_level='AUTOCOMMIT')
-        with admin.connect() as conn: conn.execute(sa.text('CREATE DATABASE atf_test'))
-        admin.dispose()
-        yield f'postgresql+psycopg://postgres@127.0.0.1:{port}/atf_test'
-    finally:
-        if started: _as_postgres(pg_ctl, '-D', data, 'stop', '-m', 'immediate')
-        shutil.rmtree(tmp, ignore_errors=True)
+def pg_url(postgres):
+    "A fresh database on the session's throwaway PostgreSQL cluster (tests/conftest.py), in a non-UTC session time zone."
+    return postgres.url('atf_test', timezone='Europe/Paris')
 
 
 def _bars():

@@ -9,7 +9,7 @@
 - A bad space key in a sweep file fails naming the key.
 PostgreSQL missing is a failure, not a skip: run `make sysdeps`. Unit tests live in nbs/32_trainers.sweeps.ipynb.
 """
-import glob, json, os, re, shutil, socket, subprocess, sys, tempfile, textwrap
+import json, os, subprocess, sys, textwrap
 from pathlib import Path
 
 import numpy as np
@@ -90,50 +90,10 @@ def test_two_workers_sqlite(tmp_path, data, one_torch_thread):
     assert d['n_trials'] == n and 0.0 <= d['dsr'] <= 1.0 and d['trials_sharpe_std'] > 0
 
 
-def _pg_bin(name):
-    "The newest installed PostgreSQL's `name` binary; fails (never skips) when there is none."
-    found = glob.glob(f'/usr/lib/postgresql/*/bin/{name}')
-    if not found:
-        pytest.fail(f'PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/{name}): run `make sysdeps` '
-                    '(tools/install_sysdeps.sh) to install it', pytrace=False)
-    return max(found, key=lambda p: int(re.search(r'postgresql/(\d+)', p).group(1)))
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(*cmd):
-    "Run `cmd` as the postgres OS user when we are root (initdb refuses root), else as ourselves."
-    prefix = ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + [str(c) for c in cmd], check=True, capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture(scope='module')
-def pg_url():
-    "URL of a fresh database on a throwaway PostgreSQL cluster, torn down afterwards."
-    import sqlalchemy as sa
-    initdb, pg_ctl = _pg_bin('initdb'), _pg_bin('pg_ctl')
-    tmp = tempfile.mkdtemp(prefix='atf_pg_')
-    if os.geteuid() == 0: shutil.chown(tmp, 'postgres', 'postgres')
-    data, log, port = os.path.join(tmp, 'data'), os.path.join(tmp, 'server.log'), _free_port()
-    started = False
-    try:
-        _as_postgres(initdb, '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync')
-        opts = f'-p {port} -c listen_addresses=127.0.0.1 -k {tmp} -c fsync=off'
-        try: _as_postgres(pg_ctl, '-D', data, '-l', log, '-w', '-t', '60', '-o', opts, 'start')
-        except subprocess.CalledProcessError as e:
-            pytest.fail(f'pg_ctl start failed: {e.stderr}\n{open(log).read() if os.path.exists(log) else ""}', pytrace=False)
-        started = True
-        admin = sa.create_engine(f'postgresql+psycopg://postgres@127.0.0.1:{port}/postgres', isolation_level='AUTOCOMMIT')
-        with admin.connect() as conn: conn.execute(sa.text('CREATE DATABASE sweeps'))
-        admin.dispose()
-        yield f'postgresql+psycopg://postgres@127.0.0.1:{port}/sweeps'
-    finally:
-        if started: _as_postgres(pg_ctl, '-D', data, 'stop', '-m', 'immediate')
-        shutil.rmtree(tmp, ignore_errors=True)
+def pg_url(postgres):
+    "A fresh database on the session's throwaway PostgreSQL cluster (tests/conftest.py)."
+    return postgres.url('sweeps')
 
 
 def test_two_workers_postgresql(tmp_path, pg_url, one_torch_thread):

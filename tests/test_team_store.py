@@ -1,17 +1,18 @@
 """The team store: a real `mlflow server` backed by PostgreSQL, reached over HTTP.
 
-A module fixture starts a throwaway PostgreSQL cluster (Debian's package: initdb + pg_ctl as the `postgres` OS user
-when we are root, trust auth, 127.0.0.1 and a free port) and `mlflow server --backend-store-uri postgresql://...
---artifacts-destination <tmp>` on another free port (job execution off: 2 processes instead of 10), and stops both
+A module fixture takes two databases on the session's throwaway PostgreSQL cluster (`postgres` in tests/conftest.py:
+Debian's package, initdb + pg_ctl as the `postgres` OS user when we are root, trust auth, 127.0.0.1 and a free port) and
+starts `mlflow server --backend-store-uri postgresql://...
+--artifacts-destination <tmp>` on another free port (job execution off: 2 processes instead of 10), and stops it
 (process groups) afterwards, whatever happened. Through `http://127.0.0.1:<port>`: an `Experiment` with params,
 metrics and a figure read back by `search` and the artifact API; a trainer's MLflow logger nesting into it; and a
 `ModelManager` save + load of a pipeline that predicts the same numbers.
 The server runs MLflow's built-in authentication (`--app-name basic-auth`, the `mlflow[auth]` extra, users in a
 second PostgreSQL database), as a team would run it: the admin creates a user, the test works as that user through
 MLflow's `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, and a request without them is refused (401).
-PostgreSQL missing is a skip with the reason (`make sysdeps` installs it); everything else missing is a failure.
+PostgreSQL missing fails with the command that installs it (`make sysdeps`), like every other missing prerequisite.
 """
-import base64, glob, importlib.util, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import base64, importlib.util, os, shutil, signal, subprocess, sys, tempfile, time, urllib.error, urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -20,26 +21,10 @@ from mlflow import MlflowClient
 from plotly import graph_objects as go
 
 from ai_trading_framework.experiments import Experiment, search
+from conftest import free_port
 
 ADMIN, ADMIN_PASSWORD = 'admin', 'admin-password-for-tests'
 USER, USER_PASSWORD = 'researcher', 'researcher-password-42'
-
-PG = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'), key=lambda p: int(re.search(r'postgresql/(\d+)', p).group(1)))
-pytestmark = pytest.mark.skipif(not PG, reason='PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): '
-                                              'run `make sysdeps` (tools/install_sysdeps.sh) to test the team store')
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(*cmd):
-    "Run `cmd` as the postgres OS user when we are root (initdb refuses root), else as ourselves."
-    prefix = ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + [str(c) for c in cmd], check=True, capture_output=True, text=True, timeout=120)
-
 
 def _wait_health(url, proc, log, timeout=120):
     "Poll the server's /health until it answers OK; fail with its log if it dies or never answers."
@@ -75,28 +60,16 @@ auth_cache_ttl_seconds = 60
 
 
 @pytest.fixture(scope='module')
-def server():
-    "http://127.0.0.1:<port> of an mlflow server on a fresh PostgreSQL database; both stopped afterwards."
+def server(postgres):
+    "http://127.0.0.1:<port> of an mlflow server (basic auth) on two fresh databases of the session's PostgreSQL cluster; stopped afterwards."
     if importlib.util.find_spec('flask_wtf') is None:
         pytest.fail("MLflow's basic-auth app needs the mlflow[auth] extra (Flask-WTF): pip install 'mlflow[auth]'", pytrace=False)
-    bindir = Path(PG[-1]).parent
-    tmp = Path(tempfile.mkdtemp(prefix='atf_team_')); tmp.chmod(0o755) # the postgres user must reach pg/ inside
-    pgdir = tmp/'pg'; pgdir.mkdir()
-    if os.geteuid() == 0: shutil.chown(pgdir, 'postgres', 'postgres')
-    data, log, port = pgdir/'data', pgdir/'server.log', _free_port()
-    pg_started, mlf = False, None
+    tmp, mlf = Path(tempfile.mkdtemp(prefix='atf_team_')), None
     try:
-        _as_postgres(bindir/'initdb', '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync')
-        opts = f'-p {port} -c listen_addresses=127.0.0.1 -k {pgdir} -c fsync=off'
-        try: _as_postgres(bindir/'pg_ctl', '-D', data, '-l', log, '-w', '-t', '60', '-o', opts, 'start')
-        except subprocess.CalledProcessError as e:
-            pytest.fail(f'pg_ctl start failed: {e.stderr}\n{log.read_text() if log.exists() else ""}', pytrace=False)
-        pg_started = True
-        for db in ('mlflow', 'mlflow_auth'): _as_postgres(bindir/'createdb', '-h', '127.0.0.1', '-p', port, '-U', 'postgres', db)
-        (tmp/'auth.ini').write_text(AUTH_INI.format(db=f'postgresql://postgres@127.0.0.1:{port}/mlflow_auth', user=ADMIN, password=ADMIN_PASSWORD))
-        http_port, mlf_log = _free_port(), tmp/'mlflow.log'
+        (tmp/'auth.ini').write_text(AUTH_INI.format(db=postgres.url('mlflow_auth', driver='postgresql'), user=ADMIN, password=ADMIN_PASSWORD))
+        http_port, mlf_log = free_port(), tmp/'mlflow.log'
         cmd = [str(Path(sys.executable).with_name('mlflow')), 'server', '--app-name', 'basic-auth',
-               '--backend-store-uri', f'postgresql://postgres@127.0.0.1:{port}/mlflow', '--artifacts-destination', str(tmp/'artifacts'),
+               '--backend-store-uri', postgres.url('mlflow', driver='postgresql'), '--artifacts-destination', str(tmp/'artifacts'),
                '--host', '127.0.0.1', '--port', str(http_port), '--workers', '1']
         env = {**os.environ, 'MLFLOW_SERVER_ENABLE_JOB_EXECUTION': 'false', 'MLFLOW_AUTH_CONFIG_PATH': str(tmp/'auth.ini'),
                'MLFLOW_FLASK_SERVER_SECRET_KEY': 'a-test-secret-key'}
@@ -107,7 +80,6 @@ def server():
         yield url
     finally:
         if mlf is not None: _stop_group(mlf)
-        if pg_started: _as_postgres(bindir/'pg_ctl', '-D', data, 'stop', '-m', 'immediate')
         shutil.rmtree(tmp, ignore_errors=True)
 
 
