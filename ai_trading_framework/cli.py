@@ -142,8 +142,9 @@ def train_supervised(cfg:dict, # a resolved supervised config (`load_config(...,
         trainer.fit(resume=resume, progress=progress)
         info['summary'] = summary = dict(trainer.summary)
         test = trainer.dls.data.test
-        if len(test): summary['test'] = trainer.evaluate(test)
-        if len(test): _write_json(tc.run_dir/'test_metrics.json', summary['test'])
+        if len(test):
+            summary['test'] = trainer.evaluate(test)
+            _write_json(tc.run_dir/'test_metrics.json', summary['test'])
     return summary
 
 # %% ../nbs/33_cli.ipynb #85a7645c

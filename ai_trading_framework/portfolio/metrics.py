@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from ..core import ConfigError, check_int, check_number
 from .execution import compiled, kernel
+from .simulation import _track_drawdown
 
 # %% auto #0
 __all__ = ['periods_per_year', 'excess_returns', 'sharpe_ratio', 'sortino_ratio', 'drawdown', 'max_drawdown_duration',
@@ -126,28 +127,11 @@ def _returns_sum(equity, initial, r):
         x = (equity[t] - equity[t - 1]) / equity[t - 1]; r[t] = x; s += x
     return s
 
-@kernel
-def _drawdown(equity, initial):
-    "(max drawdown, longest drawdown in bars) of `equity` from a start at `initial`, in blocks of 128 bars (see above)."
-    peak = initial; mdd = 0.0; thr = 1.0 + 1e-12; run = 0; longest = 0; n = equity.shape[0]
-    for a in range(0, n, 128):
-        b = min(a + 128, n)
-        if run >= 128:  # deep in a drawdown: the block is likely under water too
-            up = 0; low = np.inf
-            for t in range(a, b): up += equity[t] >= peak; low = min(low, equity[t])
-            if up == 0:  # the peak holds over the block: its lowest bar is the one candidate for a new max drawdown
-                run += b - a; longest = max(longest, run)
-                if low <= peak * thr:
-                    dd = low / peak - 1.0
-                    if dd < mdd: mdd = dd; thr = 1.0 + mdd + 1e-12
-                continue
-        for t in range(a, b):
-            eq = equity[t]; under = not eq >= peak
-            peak = max(peak, eq); run = (run + 1) * under; longest = max(longest, run)  # no branch on a new peak
-            if eq <= peak * thr:  # may be a new low (thr: 1 + max drawdown, with a margin): divide only then
-                dd = eq / peak - 1.0
-                if dd < mdd: mdd = dd; thr = 1.0 + mdd + 1e-12
-    return mdd, longest
+def _drawdown(equity, initial:float) -> tuple:
+    "(max drawdown, longest drawdown in bars) of `equity` from a start at `initial`: the simulator's drawdown tracker (`portfolio.simulation`, blocks of 128 bars) over the whole history."
+    dd = np.array([initial, 0.0, 1.0 + 1e-12, 0.0, 0.0])  # peak, max drawdown, threshold, run, longest
+    compiled(_track_drawdown)(equity, 0, len(equity), dd)
+    return float(dd[1]), int(dd[4])
 
 @kernel(reassoc=True)
 def _moment_sums(r, mean, rf):
@@ -171,7 +155,7 @@ def equity_summary(equity, # account values at each bar's close
     if engine != 'numba' or not n:
         r[:] = np.diff(equity, prepend=initial) / np.r_[initial, equity[:-1]]
         return r, return_summary(r, risk_free, periods_per_year, equity)
-    mean = compiled(_returns_sum)(equity, float(initial), r) / n; mdd, longest = compiled(_drawdown)(equity, float(initial))
+    mean = compiled(_returns_sum)(equity, float(initial), r) / n; mdd, longest = _drawdown(equity, float(initial))
     m2, m3, m4, down = compiled(_moment_sums)(r, mean, rf); m2n = m2 / n
     return r, dict(n=n, mean=mean - rf, std=math.sqrt(m2 / (n - 1)) if n > 1 else np.nan, down=math.sqrt(down / n),
                    skew=m3 / n / m2n**1.5 if m2n > 0 else 0.0, kurt=m4 / n / m2n**2 if m2n > 0 else 3.0,

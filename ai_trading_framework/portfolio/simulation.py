@@ -194,8 +194,10 @@ def _track_returns(equity, cash0, t0, t1, r, acc):
 # %% ../../nbs/16a_portfolio.simulation.ipynb #9b3c1aa5
 @kernel
 def _track_drawdown(equity, t0, t1, dd):
-    "Drawdown of bars max(t0, 1)..t1-1 from the running peak, state in `dd`: (peak, max drawdown, threshold, run, longest); bar 0 sets the first peak."
-    if t0 == 0 and t1 > 0: dd[0] = equity[0]
+    "Drawdown of bars t0..t1-1 from the running peak, state in `dd`: (peak, max drawdown, threshold, run, longest); start the peak at the initial equity. `portfolio.metrics` runs it over a whole history."
+    if t0 == 0 and t1 > 0:  # bar 0 against the initial equity, outside the loop below (which starts at 1 to vectorise)
+        eq = equity[0]; under = not eq >= dd[0]; dd[0] = max(dd[0], eq); dd[3] = (dd[3] + 1) * under; dd[4] = max(dd[4], dd[3])
+        if eq / dd[0] - 1.0 < dd[1]: dd[1] = eq / dd[0] - 1.0; dd[2] = 1.0 + dd[1] + 1e-12
     t0 = max(t0, 1); peak = dd[0]; mdd = dd[1]; thr = dd[2]; run = int(dd[3]); longest = int(dd[4])
     for a in range(t0, t1, 128):
         a = max(a, 0); b = min(a + 128, t1)  # a >= 0 said outright: numba then drops its negative-index checks and vectorises
@@ -259,7 +261,7 @@ def run_kernel(fill, # (n_bars, n_assets) float64 C arrays: fill prices...
     T, A = close.shape; acct = new_account(A, cash0); empty = np.empty((0, A))
     equity, r, fill_index, fills = np.empty(T), np.empty(T), np.empty((T * A, 2), np.int64), np.empty((T * A, 8))  # untouched pages cost nothing
     bpb, st, tot, lanes = np.zeros(T if prm.borrow_per_bar > 0 else 0), np.zeros(5, np.int64), np.zeros(3), np.zeros(4)
-    dd = np.array([np.nan, 0.0, 1.0 + 1e-12, 0.0, 0.0])  # peak, max drawdown, threshold, run, longest
+    dd = np.array([cash0, 0.0, 1.0 + 1e-12, 0.0, 0.0])  # peak (from the initial equity), max drawdown, threshold, run, longest
     fn = compiled(simulate_kernel) if engine == 'numba' else simulate_kernel
     status = fn(fill, close, target, empty if high is None else high, empty if low is None else low, sp, acct, prm, new_bar_fill(A), np.empty(A),
                 np.empty(min(T, CHUNK), np.int64), np.empty(CHUNK + 8, np.uint8), equity, r, lanes, dd, fill_index, fills, bpb, st, tot)
