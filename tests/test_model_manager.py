@@ -129,7 +129,7 @@ def _fresh(trained, tmp_path, name):
 def test_flipped_weights_byte_is_refused(trained, tmp_path):
     mm, mv, src = _fresh(trained, tmp_path, 'tamper-a')
     b = bytearray((src/'model.safetensors').read_bytes()); b[-5] ^= 0x01; (src/'model.safetensors').write_bytes(bytes(b))
-    with pytest.raises(PipelineError, match=r"'model.safetensors' .* has \d+ bytes, the manifest says \d+ with another SHA-256"): mm.load('tamper-a')
+    with pytest.raises(PipelineError, match=r"'model.safetensors' .* has \d+ bytes, the manifest says \d+ with another digest"): mm.load('tamper-a')
 
 
 def test_truncated_config_is_refused(trained, tmp_path):
@@ -141,7 +141,8 @@ def test_truncated_config_is_refused(trained, tmp_path):
 
 
 def test_planted_pickle_never_runs(trained, tmp_path):
-    "A pickle beside the files, and a pickle in place of the weights with a manifest rewritten to match: refused, and nothing ran."
+    """A pickle beside the files, and a pickle in place of the weights with a manifest rewritten to match: refused (by the registry's
+    record of the manifest, and without it by the safetensors parser), and nothing ran."""
     marker = tmp_path/'pwned'
     mm, mv, src = _fresh(trained, tmp_path, 'tamper-c')
     (src/'extra.pkl').write_bytes(pickle.dumps(_Payload(str(marker))))
@@ -150,18 +151,22 @@ def test_planted_pickle_never_runs(trained, tmp_path):
     (src/'model.safetensors').write_bytes(pickle.dumps(_Payload(str(marker)))) # torch.load would run this
     entries = json.loads((src/MANIFEST).read_text())['files']; entries['model.safetensors'] = _entry(src/'model.safetensors')
     write_manifest(src, entries) # an attacker who also rewrites the manifest
-    with pytest.raises(PipelineError, match='model.safetensors .* is not a readable safetensors file'): mm.load('tamper-c')
+    with pytest.raises(PipelineError, match=r"the manifest of .* is not the one recorded for it: it has digest blake3:\w+, the record says blake3:\w+"):
+        mm.load('tamper-c')
+    with pytest.raises(PipelineError, match='model.safetensors .* is not a readable safetensors file'): Pipeline.load(src) # no record to check against
     assert not marker.exists()
 
 
 def test_escaping_names_are_refused(trained, tmp_path):
-    "A manifest naming ../ or an absolute path, or a file reached through a symlink, is refused before any file is read."
+    """A manifest naming ../ or an absolute path, or a file reached through a symlink, is refused before any file is read
+    (the rewritten manifest is refused by the registry first; the folder's own check refuses the names too)."""
     mm, mv, src = _fresh(trained, tmp_path, 'tamper-d')
     entries = json.loads((src/MANIFEST).read_text())['files']
     for bad in ('../../outside.json', '/etc/passwd'):
-        write_manifest(src, {**entries, bad: {'bytes': 1, 'sha256': '0' * 64}})
-        with pytest.raises(PipelineError, match='unsafe artifact name'): mm.load('tamper-d')
-    write_manifest(src, entries)
+        write_manifest(src, {**entries, bad: {'bytes': 1, 'blake3': '0' * 64}})
+        with pytest.raises(PipelineError, match='is not the one recorded for it'): mm.load('tamper-d')
+        with pytest.raises(PipelineError, match='unsafe artifact name'): Pipeline.load(src)
+    write_manifest(src, entries) # the same entries: the registered manifest again
     real = tmp_path/'elsewhere.json'; real.write_bytes((src/'normalizer.json').read_bytes())
     (src/'normalizer.json').unlink(); (src/'normalizer.json').symlink_to(real)
     with pytest.raises(PipelineError, match='symbolic link'): mm.load('tamper-d')
