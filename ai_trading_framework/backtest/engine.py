@@ -4,7 +4,6 @@
 
 # %% ../../nbs/50_backtest.ipynb #3418da1e
 from __future__ import annotations
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 import numpy as np
@@ -17,7 +16,7 @@ from ..portfolio.costs import CostModel
 from ..portfolio.execution import compiled, fill_params
 from ..portfolio.simulation import (ENGINES, Simulation, _bars_ok, _refused, positions_from_fills, round_trips, run_kernel,
                                                        scan_params, simulate)
-from ..portfolio.metrics import _moment_sums, _rf_per_bar, compute_metrics, equity_summary, periods_per_year
+from ..portfolio.metrics import periods_per_year, simulation_metrics
 from ..portfolio.signals import as_wide, signal_weights
 
 # %% auto #0
@@ -375,36 +374,18 @@ def backtest(prices, # close prices: Series, frame (timestamps x assets), or an 
     return _result(close_df, close[-1], sim, pred, benchmark, ppy, _config(a, execution, costs, ppy, cal))
 
 # %% ../../nbs/50_backtest.ipynb #d5731e8b
-def _returns_summary(sim:Simulation, cash0, risk_free, ppy, engine):
-    "Returns of the equity (bar 0 against `cash0`) and the `equity_summary` of those after bar 0, from the simulation's compiled pass when it made one."
-    eq = sim.equity; n = len(eq) - 1
-    if engine != 'numba' or sim.returns is None or n < 1:
-        r = np.empty(len(eq)); r[0] = eq[0] / cash0 - 1
-        return r, equity_summary(eq[1:], eq[0], risk_free, ppy, engine, out=r[1:])[1]  # after the first fill opportunity
-    r, rf = sim.returns, _rf_per_bar(risk_free, ppy); mean = sim.return_sum / n
-    m2, m3, m4, down = compiled(_moment_sums)(r[1:], mean, rf); m2n = m2 / n
-    return r, dict(n=n, mean=mean - rf, std=math.sqrt(m2 / (n - 1)) if n > 1 else np.nan, down=math.sqrt(down / n),
-                   skew=m3 / n / m2n**1.5 if m2n > 0 else 0.0, kurt=m4 / n / m2n**2 if m2n > 0 else 3.0,
-                   total=float(eq[-1] / eq[0] - 1), max_drawdown=sim.max_drawdown, dd_duration=sim.drawdown_bars)
-
 def _result(close_df, last_close, sim, pred, benchmark, ppy, config) -> BacktestResult:
     "Returns, round trips and metrics of a simulation, in compiled passes; frames only where they are needed."
     idx, cash0, engine = close_df.index, config['initial_cash'], config['engine']
-    r, summary = _returns_summary(sim, cash0, config['risk_free'], ppy, engine)
     ti, tf = round_trips(sim, last_close, engine)
-    res = BacktestResult(pd.Series(sim.equity, idx, name='equity', copy=False), pd.Series(r, idx, name='returns', copy=False), close_df, config,
-                         predictions=pred, sim=sim, trades_raw=(ti, tf))
     if benchmark is not None:
-        b = _align(benchmark, close_df.iloc[:, :1], 'benchmark')[0][:, 0]
-        res.benchmark = pd.Series(b / b[0] * cash0, idx, name='benchmark')
+        b = _align(benchmark, close_df.iloc[:, :1], 'benchmark')[0][:, 0]; benchmark = pd.Series(b / b[0] * cash0, idx, name='benchmark')
     fwd = close_df.pct_change(fill_method=None).shift(-1) if pred is not None else None
-    m = compute_metrics(res.returns.iloc[1:], freq=ppy, risk_free=config['risk_free'], trades={'pnl': tf[:, 3], 'return': tf[:, 3] / tf[:, 4], 'is_open': ti[:, 3] > 0},
-                        predictions=pred, targets=fwd, n_trials=config['n_trials'], trials_sharpe=config['trials_sharpe'], summary=summary)
-    n = len(r) - 1; m['exposure'] = sim.exposed_bars / n if n else 0.0
-    m['turnover'] = float(sim.turnover / n * ppy) if n else 0.0; m['total_costs'] = float(sim.costs + sim.borrow.sum())
-    if res.benchmark is not None: m['benchmark_return'] = float(res.benchmark.iloc[-1] / cash0 - 1)
-    res.metrics = m
-    return res
+    r, m = simulation_metrics(sim, cash0, ppy, config['risk_free'], engine, {'pnl': tf[:, 3], 'return': tf[:, 3] / tf[:, 4], 'is_open': ti[:, 3] > 0},
+                              pred, fwd, config['n_trials'], config['trials_sharpe'])
+    if benchmark is not None: m['benchmark_return'] = float(benchmark.iloc[-1] / cash0 - 1)
+    return BacktestResult(pd.Series(sim.equity, idx, name='equity', copy=False), pd.Series(r, idx, name='returns', copy=False), close_df, config, m,
+                          predictions=pred, benchmark=benchmark, sim=sim, trades_raw=(ti, tf))
 
 # %% ../../nbs/50_backtest.ipynb #fb8f5687
 def random_case(seed:int=0, # seed of the case

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 from ..core import ConfigError, check_int, check_number
 from .execution import compiled, kernel
-from .simulation import _track_drawdown
+from .simulation import Simulation, _track_drawdown
 
 # %% auto #0
 __all__ = ['periods_per_year', 'excess_returns', 'sharpe_ratio', 'sortino_ratio', 'drawdown', 'max_drawdown_duration',
            'return_summary', 'equity_summary', 'probabilistic_sharpe_ratio', 'expected_max_sharpe',
            'deflated_sharpe_ratio', 'psr_from_stats', 'dsr_from_stats', 'information_coefficient', 'compute_metrics',
-           'rolling_sharpe', 'monthly_returns']
+           'simulation_metrics', 'rolling_sharpe', 'monthly_returns']
 
 # %% ../../nbs/17_portfolio.metrics.ipynb #52ba2e95
 _ALIASES = {'B': 252, 'C': 252, 'D': 252, 'W': 52, 'M': 12, 'ME': 12, 'MS': 12, 'BM': 12, 'BME': 12, 'BMS': 12,
@@ -155,11 +155,16 @@ def equity_summary(equity, # account values at each bar's close
     if engine != 'numba' or not n:
         r[:] = np.diff(equity, prepend=initial) / np.r_[initial, equity[:-1]]
         return r, return_summary(r, risk_free, periods_per_year, equity)
-    mean = compiled(_returns_sum)(equity, float(initial), r) / n; mdd, longest = _drawdown(equity, float(initial))
+    rsum = compiled(_returns_sum)(equity, float(initial), r); mdd, longest = _drawdown(equity, float(initial))
+    return r, _from_sums(r, rsum, rf, float(equity[-1] / initial - 1), mdd, longest)
+
+def _from_sums(r:np.ndarray, return_sum:float, rf:float, total:float, max_drawdown:float, dd_duration:int) -> dict:
+    "`return_summary` of `r` (1+ returns) from their sum, the per-bar risk-free rate `rf` and a drawdown tracked in a compiled pass: one more compiled pass for the moments."
+    n = len(r); mean = return_sum / n
     m2, m3, m4, down = compiled(_moment_sums)(r, mean, rf); m2n = m2 / n
-    return r, dict(n=n, mean=mean - rf, std=math.sqrt(m2 / (n - 1)) if n > 1 else np.nan, down=math.sqrt(down / n),
-                   skew=m3 / n / m2n**1.5 if m2n > 0 else 0.0, kurt=m4 / n / m2n**2 if m2n > 0 else 3.0,
-                   total=float(equity[-1] / initial - 1), max_drawdown=mdd, dd_duration=longest)
+    return dict(n=n, mean=mean - rf, std=math.sqrt(m2 / (n - 1)) if n > 1 else np.nan, down=math.sqrt(down / n),
+                skew=m3 / n / m2n**1.5 if m2n > 0 else 0.0, kurt=m4 / n / m2n**2 if m2n > 0 else 3.0,
+                total=total, max_drawdown=max_drawdown, dd_duration=dd_duration)
 
 # %% ../../nbs/17_portfolio.metrics.ipynb #b3e845d8
 def _psr_sr(sr, n, g3, g4, sr_benchmark):
@@ -275,7 +280,7 @@ def compute_metrics(returns, # simple per-bar returns of the strategy (Series wi
                     trials_sharpe_std:float|None=None, # per-bar std of the trials' Sharpes (see the decision above)
                     trials_sharpe=None, # the trials' annualised Sharpe ratios (as `sharpe` here), instead of `trials_sharpe_std`
                     equity=None, # the account values behind `returns`, if known (saves compounding them again)
-                    summary:dict|None=None, # `return_summary` of these returns if already computed (the engine computes it compiled)
+                    summary:dict|None=None, # `return_summary` of these returns if already computed (`simulation_metrics` passes a compiled one)
                    ) -> dict:
     "Return, risk, trade and prediction statistics of a return series, with the conventions written above."
     ppy = periods_per_year(getattr(returns, 'index', None), freq); r = _arr(returns); n = len(r)
@@ -293,6 +298,32 @@ def compute_metrics(returns, # simple per-bar returns of the strategy (Series wi
     n_trials, trials_sharpe_std = _trials(n_trials, trials_sharpe, trials_sharpe_std, ppy)
     if n_trials is not None and n > 2: m['dsr'] = _dsr(s, n_trials, trials_sharpe_std)
     return m
+
+# %% ../../nbs/17_portfolio.metrics.ipynb #a25bb37c
+def simulation_metrics(sim:Simulation, # a `portfolio.simulation.simulate` result: its equity, and the returns, return sum and drawdown of its compiled pass
+                       initial:float, # the account value before bar 0 (the simulation's initial cash)
+                       periods_per_year:float, # bars per year
+                       risk_free:float=0.0, # annual risk-free rate
+                       engine:str='numba', # 'numba': the sums of the simulation's pass (else `equity_summary`, compiled); anything else: the NumPy reference
+                       trades=None, # round trips with `pnl`, `return` (and `is_open`) columns or keys, for trade statistics
+                       predictions=None, # predictions made at t, for the information coefficient
+                       targets=None, # the outcomes `predictions` predict, aligned at t
+                       n_trials:int|None=None, # strategies tried, this one included, for the deflated Sharpe ratio
+                       trials_sharpe=None, # the trials' annualised Sharpe ratios, for the DSR's spread
+                      ) -> tuple:
+    "(returns of `sim.equity`, the first against `initial`; `compute_metrics` of those after bar 0, with `exposure`, `turnover` and `total_costs` of the simulation)."
+    eq = sim.equity; n = len(eq) - 1
+    if engine != 'numba' or sim.returns is None or n < 1:
+        r = np.empty(len(eq)); r[0] = eq[0] / initial - 1
+        s = equity_summary(eq[1:], eq[0], risk_free, periods_per_year, engine, out=r[1:])[1]  # after the first fill opportunity
+    else:  # the returns, their sum and the drawdown of the simulation's compiled pass
+        r, rf = sim.returns, _rf_per_bar(risk_free, periods_per_year)
+        s = _from_sums(r[1:], sim.return_sum, rf, float(eq[-1] / eq[0] - 1), sim.max_drawdown, sim.drawdown_bars)
+    m = compute_metrics(r[1:], freq=periods_per_year, risk_free=risk_free, trades=trades, predictions=predictions, targets=targets,
+                        n_trials=n_trials, trials_sharpe=trials_sharpe, summary=s)
+    m['exposure'] = sim.exposed_bars / n if n else 0.0; m['turnover'] = float(sim.turnover / n * periods_per_year) if n else 0.0
+    m['total_costs'] = float(sim.costs + sim.borrow.sum())
+    return r, m
 
 # %% ../../nbs/17_portfolio.metrics.ipynb #40e87be2
 def rolling_sharpe(returns:pd.Series, # simple per-bar returns indexed by time
