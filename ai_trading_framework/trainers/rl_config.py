@@ -4,7 +4,7 @@
 
 # %% ../../nbs/30h_trainers.rl_config.ipynb #29669cee
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json
+import dataclasses, hashlib, inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -22,8 +22,7 @@ from ..portfolio.metrics import compute_metrics, periods_per_year
 from ..rl_agents.market_env import TradingEnv, ACTIONS, EXECUTIONS, reward_weights
 from ..rl_agents.ppo import PPOAgent
 from ..rl_agents.a3c import A3CAgent
-from .checkpoint import atomic_write
-from .config import MODES
+from .config import MODES, ConfigMixin
 from .loggers import LOGGERS
 
 # %% auto #0
@@ -47,8 +46,9 @@ def env_options() -> list:
 
 # %% ../../nbs/30h_trainers.rl_config.ipynb #f9284d32
 @dataclass(frozen=True)
-class RLTrainConfig:
+class RLTrainConfig(ConfigMixin):
     "Everything one RL training run depends on; saved as `config.json` in its run directory."
+    _mapping_msg = 'an {0} needs a mapping of options, got {1}' # `from_dict`'s error for a non-mapping (the JSON round trip is `ConfigMixin`'s)
     agent: str = 'ppo' # 'ppo' (Stable-Baselines3, or MaskablePPO) or 'a3c' (asynchronous workers)
     agent_config: dict|None = None # the agent's options (`agent_options(agent)`), e.g. {'n_steps': 64, 'encoder': 'cnn'}
     env_config: dict|None = None # `TradingEnv` options (`env_options()`): costs (a dict of CostModel fields), action, reward, ...
@@ -141,37 +141,6 @@ def env_kwargs(self:RLTrainConfig) -> dict:
     d = dict(self.env_config or {})
     if d.get('costs') is not None: d['costs'] = CostModel(**d['costs'])
     return d
-
-# %% ../../nbs/30h_trainers.rl_config.ipynb #00637f66
-@patch
-def to_dict(self:RLTrainConfig) -> dict:
-    "The config as JSON data: tuples as lists, the spec as its dict."
-    d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-    d['spec'] = None if self.spec is None else self.spec.to_dict()
-    return json.loads(json.dumps(d))
-
-@patch(cls_method=True)
-def from_dict(cls:RLTrainConfig, d:dict): # a dict from `to_dict` (or a config.json, or a YAML file's mapping)
-    "A config from its dict; unknown keys are refused with the allowed ones."
-    names = [f.name for f in dataclasses.fields(cls)]
-    if not isinstance(d, dict): raise ConfigError(f'an RLTrainConfig needs a mapping of options, got {type(d).__name__}')
-    if bad := sorted(set(d) - set(names)): raise ConfigError(f'unknown RLTrainConfig keys {bad}; allowed: {names}')
-    return cls(**d)
-
-@patch
-def save(self:RLTrainConfig, path) -> Path: # a .json file (replaced atomically)
-    "Write the config as JSON."
-    return atomic_write(Path(path), (json.dumps(self.to_dict(), indent=1) + '\n').encode())
-
-@patch(cls_method=True)
-def load(cls:RLTrainConfig, path): # a file written by `save` (a run's config.json)
-    "Read a config written by `save`."
-    return cls.from_dict(json.loads(Path(path).read_text()))
-
-@patch
-def replace(self:RLTrainConfig, **changes) -> RLTrainConfig: # fields to change
-    "A copy with some fields changed (checked again)."
-    return dataclasses.replace(self, **changes)
 
 # %% ../../nbs/30h_trainers.rl_config.ipynb #91f6e7aa
 class RLDataBundle(NamedTuple):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from fastcore.basics import patch
-from ..core import ATFError, ConfigError, set_seed, get_device, warn_input
+from ..core import ConfigError, set_seed, get_device, warn_input
 from ..features import FeatureSpec
 from ..datasets import RLDataset
 from ..portfolio.metrics import periods_per_year
@@ -21,8 +21,8 @@ from stable_baselines3.common.logger import Logger
 from ..rl_agents.ppo import PPOAgent
 from ..rl_agents.a3c import A3CAgent, SharedAdam
 from .checkpoint import (atomic_write, save_checkpoint, load_checkpoint, latest_checkpoint, prune_checkpoints,
-                                                     rng_state, set_rng_state, flatten_state, unflatten_state)
-from .loggers import make_loggers
+                                                     rng_state, set_rng_state, flatten_state, unflatten_state, check_resumable, replace_dir)
+from .config import BestTracker, start_run, end_run
 from .progress import make_progress
 from .rl_config import (AGENTS, RL_MONITORS, agent_options, env_options, RLTrainConfig, RLDataBundle, rl_datasets,
                                                      synth_rl_data, rl_data_fingerprint, policy_metrics, _ROW_METRICS)
@@ -53,13 +53,17 @@ class RLTrainer:
         self._eval_envs = {}; self._reset_state()
         set_seed(config.seed); self.agent = self._make_agent(); self._fresh = True
     history = property(lambda self: pd.DataFrame(self._rows), doc='One row per evaluation: step, validation metrics, training reward, seconds.')
+    best_step = property(lambda self: self.tracker.best_at, doc='The step of the best evaluation so far (None before a finite `monitor` value).')
+    best_value = property(lambda self: self.tracker.best_value, doc='`config.monitor` at the best evaluation.')
+    wait = property(lambda self: self.tracker.wait, doc='Evaluations since the best one.')
+    stopped_early = property(lambda self: self.tracker.stop, doc='Patience ran out: the run stopped early.')
     def __repr__(self): return f'RLTrainer({self.config.agent}, {len(self._rows)} evaluations, {self.num_timesteps}/{self.config.total_steps} steps)'
 
 # %% ../../nbs/31_trainers.rl.ipynb #e14cc7de
 @patch
 def _reset_state(self:RLTrainer):
-    "A fresh run's history, best-so-far and patience."
-    self._rows, self._best_state, self.best_step, self.best_value, self.wait, self.stopped_early, self.next_eval = [], None, None, None, 0, False, 0
+    "A fresh run's history, best-so-far and patience (a `BestTracker`)."
+    self._rows, self._best_state, self.tracker, self.next_eval = [], None, BestTracker.from_config(self.config, 'step'), 0
 
 @patch
 def _make_agent(self:RLTrainer):
@@ -188,8 +192,8 @@ def _save_checkpoint(self:RLTrainer, chunk:int):
     cfg = self.config; tensors, agent = self._agent_state()
     if self._best_state is not None: tensors.update({f'best.{k}': v for k, v in self._best_state.items()})
     rng, rng_t = rng_state(); tensors.update(rng_t)
-    meta = dict(chunk=chunk, next_chunk=chunk + 1, agent=agent, history=self._rows, best_step=self.best_step, best_value=self.best_value,
-                wait=self.wait, stopped_early=self.stopped_early, rng=rng, config=cfg.to_dict(), data=rl_data_fingerprint(self.train, self.valid))
+    meta = dict(chunk=chunk, next_chunk=chunk + 1, agent=agent, history=self._rows, **self.tracker.state_dict(), # best_step, best_value, wait, stopped_early
+                rng=rng, config=cfg.to_dict(), data=rl_data_fingerprint(self.train, self.valid))
     d = cfg.run_dir/'checkpoints'
     save_checkpoint(d/f'eval-{chunk:04d}', tensors, meta)
     prune_checkpoints(d, cfg.keep_checkpoints, prefix='eval-')
@@ -197,26 +201,18 @@ def _save_checkpoint(self:RLTrainer, chunk:int):
 # %% ../../nbs/31_trainers.rl.ipynb #4f8a3cae
 _NEUTRAL = ('loggers', 'experiment', 'tracking_uri', 'keep_checkpoints', 'checkpoint', 'device', 'out_dir', 'run_name') # cannot change the numbers
 
-def _check_resumable(now:dict, saved:dict, path):
-    "Refuse to resume from a checkpoint whose config differs in a field that changes the run."
-    diff = sorted(k for k in set(now) | set(saved) if k not in _NEUTRAL and now.get(k) != saved.get(k))
-    if diff:
-        detail = '; '.join(f'{k}: saved {saved.get(k)!r}, now {now.get(k)!r}' for k in diff)
-        raise ConfigError(f'cannot resume from {str(path)!r}: the config differs ({detail}). Resume with the saved config '
-                          "(RLTrainConfig.load(run_dir/'config.json')), or start over with fit(resume=False) or another run_name")
-
 @patch
 def _load_state(self:RLTrainer, meta:dict, tensors:dict, path):
     "Check a checkpoint against this run (config, data) and put its state back."
-    _check_resumable(self.config.to_dict(), meta['config'], path)
+    check_resumable(self.config.to_dict(), meta['config'], path, _NEUTRAL, 'RLTrainConfig')
     if meta['data'] != rl_data_fingerprint(self.train, self.valid):
         raise ConfigError(f'cannot resume from {str(path)!r}: it was trained on other data (other periods or values). '
                           'Start over with fit(resume=False), or use another run_name for this data')
     self._load_agent_state(tensors, meta['agent'])
     self._best_state = {k[5:]: v for k, v in tensors.items() if k.startswith('best.')} or None
     set_rng_state(meta['rng'], tensors)
-    self._rows, self.best_step, self.best_value = list(meta['history']), meta['best_step'], meta['best_value']
-    self.wait, self.stopped_early, self.next_eval = meta['wait'], meta['stopped_early'], meta['next_chunk']
+    self._rows, self.next_eval = list(meta['history']), meta['next_chunk']
+    self.tracker.load_state_dict(meta)
 
 # %% ../../nbs/31_trainers.rl.ipynb #47795aff
 @patch
@@ -266,18 +262,6 @@ def _make_progress(progress, total:int) -> _EvalProgress|None:
 
 # %% ../../nbs/31_trainers.rl.ipynb #c744b76c
 @patch
-def _start_run(self:RLTrainer) -> list:
-    "Write config.json (and the normaliser), start the loggers."
-    cfg, d = self.config, self.config.run_dir
-    if d is not None:
-        cfg.save(d/'config.json')
-        norm = getattr(self.data, 'normalizer', None)
-        if norm is not None and norm.is_fitted: norm.save(d/'normalizer.json')
-    loggers = make_loggers(cfg.loggers, cfg.experiment, cfg.tracking_uri) + self.extra_loggers
-    for lg in loggers: lg.start(cfg.run_name, cfg.to_dict(), d)
-    return loggers
-
-@patch
 def _eval_row(self:RLTrainer, chunk:int, seconds:float) -> dict:
     "The history row of the evaluation after chunk `chunk`."
     t0 = time.perf_counter(); m = self.evaluate()
@@ -286,31 +270,18 @@ def _eval_row(self:RLTrainer, chunk:int, seconds:float) -> dict:
 
 # %% ../../nbs/31_trainers.rl.ipynb #9d9635b5
 @patch
-def _update_best(self:RLTrainer, row:dict) -> bool:
-    "Track the best evaluation of `config.monitor`, and patience; True when this one is the new best."
-    cfg, v = self.config, row[self.config.monitor]; d = cfg.min_delta
-    better = np.isfinite(v) and (self.best_value is None or (v < self.best_value - d if cfg.monitor_mode == 'min' else v > self.best_value + d))
-    if better: self.best_value, self.best_step, self.wait, self._best_state = float(v), int(row['step']), 0, self._policy_state()
-    else: self.wait += 1
-    if cfg.patience is not None and self.wait >= cfg.patience: self.stopped_early = True
-    return bool(better)
-
-@patch
 def _export_best(self:RLTrainer):
     "Write the best agent to run_dir/best (the agent's own `save` format, with best.json), replacing the old one by renames."
-    best = self.config.run_dir/'best'; new, old = best.with_name('best.new'), best.with_name('best.old')
-    for p in (new, old): shutil.rmtree(p, ignore_errors=True)
-    self.agent.save(new)
-    atomic_write(new/'best.json', json.dumps({'step': self.best_step, 'monitor': self.config.monitor, 'value': self.best_value}).encode())
-    if best.exists(): best.rename(old)
-    new.rename(best); shutil.rmtree(old, ignore_errors=True)
+    info = json.dumps({'step': self.best_step, 'monitor': self.config.monitor, 'value': self.best_value}).encode()
+    replace_dir(self.config.run_dir/'best', lambda p: (self.agent.save(p), atomic_write(p/'best.json', info)))
 
 # %% ../../nbs/31_trainers.rl.ipynb #d8331264
 @patch
 def _end_eval(self:RLTrainer, chunk:int, row:dict, loggers:list, prog, on_eval):
     "Record the evaluation; keep the best; checkpoint; log; report; call `on_eval` (which may raise to stop the run)."
     self._rows.append(row); self.next_eval = chunk + 1
-    improved, d = self._update_best(row), self.config.run_dir
+    improved, d = self.tracker.update(row[self.config.monitor], int(row['step'])), self.config.run_dir
+    if improved: self._best_state = self._policy_state()
     if d is not None and improved: self._export_best()
     if d is not None and self.config.checkpoint: self._save_checkpoint(chunk)
     for lg in loggers: lg.log_metrics(row, row['step'])
@@ -329,7 +300,7 @@ def fit(self:RLTrainer, resume:bool|str='auto', # 'auto': continue from the run'
         self._reset_state(); set_seed(cfg.seed)
         if not self._fresh: self.agent = self._make_agent() # a second fresh fit gives the same numbers as the first
     elif self._done: return self._finish_early()
-    self._fresh, loggers, status = False, self._start_run(), 'FAILED'
+    self._fresh, loggers, status = False, start_run(cfg, getattr(self.data, 'normalizer', None), self.extra_loggers), 'FAILED'
     prog = _make_progress(progress, cfg.total_steps)
     try:
         while not self._done:
@@ -366,18 +337,7 @@ def summary(self:RLTrainer) -> dict:
 def _end_run(self:RLTrainer, loggers:list, status:str):
     "Restore the best policy (a finished run), write the history and summary, close the loggers with `status`."
     if status == 'FINISHED' and self.config.restore_best and self._best_state is not None: self._set_policy_state(self._best_state)
-    d, summary = self.config.run_dir, self.summary()
-    if d is not None:
-        atomic_write(d/'history.json', json.dumps(self._rows, indent=1).encode())
-        atomic_write(d/'summary.json', json.dumps({**summary, 'status': status}, indent=1).encode())
-    for lg in loggers:
-        try:
-            if d is not None:
-                for f in ('config.json', 'history.json', 'best'): lg.log_artifact(d/f)
-            lg.finish(summary, status)
-        except Exception as e:
-            if status == 'FINISHED': raise ATFError(f'logger {type(lg).__name__} failed to finish the run: {e!r}') from e
-            warn_input(f'logger {type(lg).__name__} failed while closing a {status} run: {e!r}')
+    end_run(self.config.run_dir, self._rows, self.summary(), status, loggers)
 
 # %% ../../nbs/31_trainers.rl.ipynb #75732edc
 @patch(cls_method=True)

@@ -21,11 +21,10 @@ from ..dataloaders import BatchLoader, GaussianNoise, FeatureDropout, datasets_t
 from ..models.core import TASKS, create_model, save_model, pinball_loss
 from .metrics import validation_metrics
 from .checkpoint import (atomic_write, save_checkpoint, load_checkpoint, latest_checkpoint, prune_checkpoints,
-                                                     rng_state, set_rng_state, flatten_state, unflatten_state)
+                                                     rng_state, set_rng_state, flatten_state, unflatten_state, check_resumable, replace_dir)
 from .distributed import init_distributed, ShardedBatchLoader, DistributedModel, unwrap_model, broadcast_object, check_in_sync
-from .loggers import make_loggers
 from .progress import make_progress
-from .config import TrainConfig, LOSSES
+from .config import TrainConfig, LOSSES, BestTracker, start_run, end_run
 
 # %% auto #0
 __all__ = ['TaskLoss', 'SupervisedTrainer', 'data_fingerprint', 'config_dataloaders', 'model_outputs', 'synth_data',
@@ -65,9 +64,13 @@ class SupervisedTrainer:
         self.loss_func = TaskLoss(task, config.loss, getattr(model, 'head_options', {}).get('quantiles', config.quantiles))
         self.metrics, self.extra_loggers, self.cbs = dict(metrics or {}), list(loggers or []), list(cbs or [])
         self.learn, self.lr, self._rows, self._best_state = None, config.lr, [], None
-        self.best_epoch = self.best_value = None; self.wait, self.stopped_early = 0, False
+        self.tracker = BestTracker.from_config(config, 'epoch') # the best epoch and patience
     task = property(lambda self: self.loss_func.task, doc="The model's task.")
     history = property(lambda self: pd.DataFrame(self._rows), doc='One row per epoch: losses, validation metrics, learning rate, seconds.')
+    best_epoch = property(lambda self: self.tracker.best_at, doc='The best epoch so far (None before a finite `monitor` value).')
+    best_value = property(lambda self: self.tracker.best_value, doc='`config.monitor` at the best epoch.')
+    wait = property(lambda self: self.tracker.wait, doc='Epochs since the best one.')
+    stopped_early = property(lambda self: self.tracker.stop, doc='Patience ran out: the run stopped early.')
     def __repr__(self): return f'SupervisedTrainer({self.config.model}, {self.task}, {len(self._rows)}/{self.config.epochs} epochs, rank {self.dist.rank} of {self.dist.world_size})'
 
 # %% ../../nbs/30_trainers.ipynb #1d02dd23
@@ -188,7 +191,8 @@ def _end_epoch(self:SupervisedTrainer, epoch, train_loss, outs, ys, seconds, mon
     row = {'epoch': epoch, 'train_loss': train_loss, **self._valid_metrics(outs, ys), 'lr': float(self.learn.opt.hypers[-1]['lr']), 'time': seconds}
     row = broadcast_object(row) # rank 0's numbers decide for every process
     self._rows.append(row)
-    improved = self._update_best(row)
+    improved = self.tracker.update(row[self.config.monitor], int(row['epoch']))
+    if improved: self._best_state = {k: v.detach().clone() for k, v in unwrap_model(self.learn.model).state_dict().items()}
     if self.dist.is_main:
         if improved and self.config.run_dir is not None: self._export_best()
         if self.config.checkpoint and self.config.run_dir is not None: self._save_checkpoint(epoch)
@@ -198,27 +202,10 @@ def _end_epoch(self:SupervisedTrainer, epoch, train_loss, outs, ys, seconds, mon
 
 # %% ../../nbs/30_trainers.ipynb #a59a5a3e
 @patch
-def _update_best(self:SupervisedTrainer, row:dict) -> bool:
-    "Track the best epoch of `config.monitor`, and patience; True when this epoch is the new best."
-    cfg, v = self.config, row[self.config.monitor]
-    d = cfg.min_delta
-    better = np.isfinite(v) and (self.best_value is None or (v < self.best_value - d if cfg.monitor_mode == 'min' else v > self.best_value + d))
-    if better:
-        self.best_value, self.best_epoch, self.wait = float(v), int(row['epoch']), 0
-        self._best_state = {k: v.detach().clone() for k, v in unwrap_model(self.learn.model).state_dict().items()}
-    else: self.wait += 1
-    if cfg.patience is not None and self.wait >= cfg.patience: self.stopped_early = True
-    return bool(better)
-
-@patch
 def _export_best(self:SupervisedTrainer):
-    "Write the best model to run_dir/best (save_model's format), replacing the old one by renames."
-    best = self.config.run_dir/'best'; new, old = best.with_name('best.new'), best.with_name('best.old')
-    for p in (new, old): shutil.rmtree(p, ignore_errors=True)
-    save_model(unwrap_model(self.learn.model), new)
-    atomic_write(new/'best.json', json.dumps({'epoch': self.best_epoch, 'monitor': self.config.monitor, 'value': self.best_value}).encode())
-    if best.exists(): best.rename(old)
-    new.rename(best); shutil.rmtree(old, ignore_errors=True)
+    "Write the best model to run_dir/best (save_model's format, with best.json), replacing the old one by renames."
+    info = json.dumps({'epoch': self.best_epoch, 'monitor': self.config.monitor, 'value': self.best_value}).encode()
+    replace_dir(self.config.run_dir/'best', lambda p: (save_model(unwrap_model(self.learn.model), p), atomic_write(p/'best.json', info)))
 
 # %% ../../nbs/30_trainers.ipynb #123f15d9
 @patch
@@ -233,24 +220,11 @@ def _save_checkpoint(self:SupervisedTrainer, epoch:int):
     scaler = getattr(learn, 'scaler', None)
     meta = dict(epoch=epoch, next_epoch=epoch + 1, batch=0, n_batches=len(self.dls.train), train_iter=int(learn.train_iter), lr=self.lr,
                 schedule=cfg.schedule, loader_epochs=[getattr(dl, 'epoch', None) for dl in self.dls.loaders], history=self._rows,
-                best_epoch=self.best_epoch, best_value=self.best_value, wait=self.wait, stopped_early=self.stopped_early, rng=rng, opt=opt,
+                **self.tracker.state_dict(), rng=rng, opt=opt, # best_epoch, best_value, wait, stopped_early
                 scaler=None if scaler is None else scaler.state_dict(), config=cfg.to_dict(), data=data_fingerprint(self.dls))
     d = cfg.run_dir/'checkpoints'
     save_checkpoint(d/f'epoch-{epoch:04d}', tensors, meta)
     prune_checkpoints(d, cfg.keep_checkpoints)
-
-# %% ../../nbs/30_trainers.ipynb #219f1a60
-_NEUTRAL = ('loggers', 'experiment', 'tracking_uri', 'keep_checkpoints', 'device', 'out_dir', 'run_name') # cannot change the numbers
-
-@patch
-def _check_resumable(self:SupervisedTrainer, saved:dict, path):
-    "Refuse to resume from a checkpoint whose config differs in a field that changes the run."
-    now = self.config.to_dict()
-    diff = sorted(k for k in set(now) | set(saved) if k not in _NEUTRAL and now.get(k) != saved.get(k))
-    if diff:
-        detail = '; '.join(f'{k}: saved {saved.get(k)!r}, now {now.get(k)!r}' for k in diff)
-        raise ConfigError(f'cannot resume from {str(path)!r}: the config differs ({detail}). Resume with the saved config '
-                          "(TrainConfig.load(run_dir/'config.json')), or start over with fit(resume=False) or another run_name")
 
 # %% ../../nbs/30_trainers.ipynb #dd6df9e7
 @patch
@@ -265,7 +239,7 @@ def _load_state(self:SupervisedTrainer, meta:dict, tensors:dict):
     for dl, e in zip(self.dls.loaders, meta['loader_epochs']):
         if e is not None and hasattr(dl, 'epoch'): dl.epoch = e
     self._rows, self.lr, self._scaler_state = list(meta['history']), meta['lr'], meta.get('scaler')
-    self.best_epoch, self.best_value, self.wait, self.stopped_early = meta['best_epoch'], meta['best_value'], meta['wait'], meta['stopped_early']
+    self.tracker.load_state_dict(meta)
 
 @patch
 def _restore_scaler(self:SupervisedTrainer):
@@ -275,6 +249,8 @@ def _restore_scaler(self:SupervisedTrainer):
     self._scaler_state = None
 
 # %% ../../nbs/30_trainers.ipynb #482bc1b4
+_NEUTRAL = ('loggers', 'experiment', 'tracking_uri', 'keep_checkpoints', 'device', 'out_dir', 'run_name') # cannot change the numbers
+
 @patch
 def _resume(self:SupervisedTrainer, resume) -> int:
     "Load the checkpoint `resume` asks for (rank 0 chooses, every process loads it); the epoch to start at."
@@ -289,7 +265,7 @@ def _resume(self:SupervisedTrainer, resume) -> int:
         if self.dist.is_main and ckdir is not None and ckdir.exists(): shutil.rmtree(ckdir) # a fresh run leaves no stale checkpoint behind
         return 0
     meta, tensors = load_checkpoint(path)
-    self._check_resumable(meta['config'], path)
+    check_resumable(self.config.to_dict(), meta['config'], path, _NEUTRAL, 'TrainConfig')
     if None not in (fp := (meta.get('data'), data_fingerprint(self.dls))) and fp[0] != fp[1]:
         raise ConfigError(f'cannot resume from {str(path)!r}: it was trained on other data (other samples or inputs). '
                           'Start over with fit(resume=False), or use another run_name for this data')
@@ -306,13 +282,13 @@ def fit(self:SupervisedTrainer, resume:bool|str='auto', # 'auto': continue from 
     if cfg.monitor not in (cols := _history_columns(self.task, self.metrics)): raise ConfigError(f'monitor={cfg.monitor!r} is not a history column; choose one of {cols}')
     start = self._resume(resume)
     if start == 0: # a fresh fit: a new history, and the same random numbers whatever ran before it (a resumed one restored its RNGs)
-        self._rows, self._best_state, self.best_epoch, self.best_value, self.wait, self.stopped_early = [], None, None, None, 0, False
+        self._rows, self._best_state, self.tracker = [], None, BestTracker.from_config(cfg, 'epoch')
         set_seed(cfg.seed)
         if cfg.lr_find: self.lr = self.find_lr()
     elif start >= cfg.epochs or self.stopped_early: # already done: the finished run's weights
         if cfg.restore_best and self._best_state is not None: unwrap_model(self.model).load_state_dict(self._best_state)
         return self.history
-    loggers = self._start_run() if self.dist.is_main else []
+    loggers = start_run(cfg, getattr(getattr(self.dls, 'data', None), 'normalizer', None), self.extra_loggers) if self.dist.is_main else []
     prog = make_progress(progress, self.dist.is_main, cfg.epochs)
     status = 'FAILED'
     try:
@@ -331,18 +307,6 @@ def _run_schedule(learn, cfg:TrainConfig, lr:float, start:int, cbs:list):
     else: learn.fit(cfg.epochs, lr, **kw)
 
 # %% ../../nbs/30_trainers.ipynb #0cd461bb
-@patch
-def _start_run(self:SupervisedTrainer) -> list:
-    "Rank 0: write config.json (and the normaliser), start the loggers."
-    cfg, d = self.config, self.config.run_dir
-    if d is not None:
-        cfg.save(d/'config.json')
-        norm = getattr(getattr(self.dls, 'data', None), 'normalizer', None)
-        if norm is not None and norm.is_fitted: norm.save(d/'normalizer.json')
-    loggers = make_loggers(cfg.loggers, cfg.experiment, cfg.tracking_uri) + self.extra_loggers
-    for lg in loggers: lg.start(cfg.run_name, cfg.to_dict(), d)
-    return loggers
-
 @patch(as_prop=True)
 def summary(self:SupervisedTrainer) -> dict:
     "The run in a few numbers: best epoch and value, epochs run, early stop, and the last epoch's metrics."
@@ -353,23 +317,12 @@ def summary(self:SupervisedTrainer) -> dict:
 # %% ../../nbs/30_trainers.ipynb #1afb10d8
 @patch
 def _end_run(self:SupervisedTrainer, loggers:list, status:str):
-    "Restore the best weights, check the processes agree, and (rank 0) write the history and close the loggers."
+    "Restore the best weights, check the processes agree, and (rank 0) write the history and close the loggers (`end_run`)."
     if status == 'FINISHED':
         if self.config.restore_best and self._best_state is not None: unwrap_model(self.model).load_state_dict(self._best_state)
         if self.dist.world_size > 1: check_in_sync(self.model)
     if not self.dist.is_main: return
-    d = self.config.run_dir
-    if d is not None:
-        atomic_write(d/'history.json', json.dumps(self._rows, indent=1).encode())
-        atomic_write(d/'summary.json', json.dumps({**self.summary, 'status': status}, indent=1).encode())
-    for lg in loggers:
-        try:
-            if d is not None:
-                for f in ('config.json', 'history.json', 'best'): lg.log_artifact(d/f)
-            lg.finish(self.summary, status)
-        except Exception as e:
-            if status == 'FINISHED': raise ATFError(f'logger {type(lg).__name__} failed to finish the run: {e!r}') from e
-            warn_input(f'logger {type(lg).__name__} failed while closing a {status} run: {e!r}')
+    end_run(self.config.run_dir, self._rows, self.summary, status, loggers)
 
 # %% ../../nbs/30_trainers.ipynb #adf0214e
 def model_outputs(model:torch.nn.Module, # a model (a DDP wrapper is unwrapped)

@@ -15,7 +15,7 @@ from ..features import FeatureSpec
 from ..portfolio.costs import CostModel
 from ..portfolio.signals import SIGNAL_RULES
 from .checkpoint import atomic_write
-from .config import TrainConfig
+from .config import TrainConfig, ConfigMixin
 
 # %% auto #0
 __all__ = ['SWEEP_KINDS', 'PRUNERS', 'SAMPLERS', 'OBJECTIVES', 'PARAM_TYPES', 'CV_SCHEMES', 'DIRECTIONS', 'SweepConfig',
@@ -45,8 +45,9 @@ def _kind_of(config) -> str:
 
 # %% ../../nbs/30i_trainers.sweep_config.ipynb #6e4b6542
 @dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(ConfigMixin):
     "Everything one Optuna sweep depends on: the base trainer config, the search space, the study and its storage."
+    _mapping_msg = 'a sweep config must be a mapping of {0} fields, got {1}' # `from_dict`'s error for a non-mapping
     base: dict|None = None # the trainer config as a dict (or a TrainConfig / RLTrainConfig); None: the kind's defaults
     kind: str = 'supervised' # 'supervised' or 'rl' (set from `base` when it is a config object)
     space: dict|None = None # param -> {'type': 'float'|'int'|'categorical', 'low', 'high', 'log', 'step' | 'choices'}; dotted names reach nested keys
@@ -159,25 +160,6 @@ def _check_sweep(c:SweepConfig):
         if kind != 'supervised': raise ConfigError("objective='cv' is for supervised sweeps (cross_validate); RL sweeps use objective='valid'")
         put('cv', _check_cv(c.cv))
     check_choice('signal', c.signal, SIGNAL_RULES); CostModel(**(c.costs or {}))
-
-# %% ../../nbs/30i_trainers.sweep_config.ipynb #26896fff
-@patch
-def to_dict(self:SweepConfig) -> dict:
-    "The sweep config as JSON data."
-    return json.loads(json.dumps({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}))
-
-@patch(cls_method=True)
-def from_dict(cls:SweepConfig, d:dict): # a dict from `to_dict` (or a sweep file)
-    "A sweep config from its dict; unknown keys are refused with the allowed ones."
-    if not isinstance(d, dict): raise ConfigError(f'a sweep config must be a mapping of SweepConfig fields, got {type(d).__name__}')
-    names = [f.name for f in dataclasses.fields(cls)]
-    if bad := sorted(set(d) - set(names)): raise ConfigError(f'unknown SweepConfig keys {bad}; allowed: {names}')
-    return cls(**d)
-
-@patch
-def replace(self:SweepConfig, **changes) -> SweepConfig: # fields to change
-    "A copy with some fields changed (checked again)."
-    return dataclasses.replace(self, **changes)
 
 # %% ../../nbs/30i_trainers.sweep_config.ipynb #5733d796
 def _dump(d:dict, path:Path) -> Path:
