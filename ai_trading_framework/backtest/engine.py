@@ -9,153 +9,22 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
-from ..frames import ASSET_COL, OHLC_COLS, OHLCV_NAMES, TIME_COL, canonical_frame, canonical_name
-from ..trading_calendar import TRADABLE_COL, aligned_prices, calendar_policy
+from ..trading_calendar import calendar_policy
 from ..core import ConfigError, DataValidationError, check_choice, check_number, warn_input
 from ..portfolio.costs import CostModel
 from ..portfolio.execution import compiled, fill_params
-from ..portfolio.simulation import (ENGINES, Simulation, _bars_ok, _refused, positions_from_fills, round_trips, run_kernel,
+from ..portfolio.simulation import (ENGINES, Simulation, bars_ok, raise_refused, positions_from_fills, round_trips, run_kernel,
                                                        scan_params, simulate)
 from ..portfolio.metrics import periods_per_year, simulation_metrics
 from ..portfolio.signals import as_wide, signal_weights
+from .inputs import (JUMP_RATIOS, align_frame, align_labels, align_targets, check_prices, last_tradable, on_calendar,
+                                                  on_grid, ohlc_views, one_asset_arrays, price_frame, price_frames, split_prices)
 
 # %% auto #0
-__all__ = ['price_frame', 'last_tradable', 'BacktestResult', 'backtest', 'random_case']
+__all__ = ['BacktestResult', 'backtest', 'random_case', 'price_frame', 'last_tradable']
 
-# %% ../../nbs/50_backtest.ipynb #36d1c6b4
-def _is_ohlcv(df) -> bool:
-    "Whether a column of `df` is an OHLCV name in some spelling: then it is read with `canonical_frame` (never test `'close' in df.columns`)."
-    return isinstance(df, pd.DataFrame) and any(canonical_name(c) in OHLCV_NAMES.values() for c in df.columns)
-
-def price_frame(prices):
-    "`prices` with canonical names (`canonical_frame`) when it is an OHLCV frame as read, else as given."
-    return canonical_frame(prices) if _is_ohlcv(prices) else prices
-
-def _split_prices(prices, open, calendar=None, tradable=None, checked:dict|None=None):
-    "Close and open prices (wide frames) and the tradable bars (None: all), from the accepted price layouts, on one calendar; `checked` gets the price arrays already checked."
-    if _is_ohlcv(prices):
-        w, given = _one_asset(prices, calendar) or aligned_prices(prices, ('open', 'close'), calendar=calendar), open is not None
-        if 'close' not in w: raise DataValidationError(f'an OHLCV frame needs a close column; got {list(prices.columns)}')
-        close, open = w['close'], as_wide(open) if given else w.get('open')
-        tradable = w[TRADABLE_COL] if tradable is None else tradable
-        if checked is not None: checked.update({k: a for k, a in w.get('checked', {}).items() if not (given and k == 'open')})
-    else: close, open = as_wide(prices), (None if open is None else as_wide(open))
-    if tradable is not None: tradable = _align_frame(as_wide(tradable).astype(bool), close)
-    return close, open, tradable
-
-# %% ../../nbs/50_backtest.ipynb #5b1f0a11
-_JUMP = 1.5  # `trading_calendar._level_jumps`' min_ratio: a close-to-close ratio inside (1/1.5, 1.5) never warns of a level jump
-_JUMPS = ((1 + 1e-9) / _JUMP, (1 - 1e-9) * _JUMP)  # the ratios `_bars_ok` allows, with a margin
-_ASSET = pd.Index(['asset'], name=ASSET_COL)  # the columns `aligned_prices` gives a one-asset frame (`validate_frame`'s asset name)
-
-def _one_asset_arrays(df:pd.DataFrame) -> tuple|None:
-    "(timestamps, columns by canonical name, float arrays by canonical name) of a one-asset OHLCV frame `aligned_prices` may take as it is, from checks that read no data; else None."
-    cols, idx = {canonical_name(c): c for c in df.columns}, df.index
-    if (not isinstance(idx, pd.DatetimeIndex) or isinstance(df.columns, pd.MultiIndex) or not len(df) or 'close' not in cols
-            or len(cols) < df.shape[1] or not set(cols) <= set(OHLCV_NAMES.values()) or ('high' in cols) != ('low' in cols)
-            or any(df[cols[k]].dtype != np.float64 for k in OHLC_COLS if k in cols)
-            or not (idx.is_monotonic_increasing and idx.is_unique) or idx.hasnans): return None  # pandas caches these three on the index
-    return idx.rename(TIME_COL), cols, {k: df[cols[k]].to_numpy() for k in OHLC_COLS if k in cols}  # the index keeps its unit, as in `canonical_frame`
-
-def _ohlc(a:dict) -> tuple:
-    "Open, high, low and close as (T, 1) views; a missing open is the close, missing high and low the larger and smaller of the two."
-    c = a['close']; o = a.get('open', c)
-    h, l = (a['high'], a['low']) if 'high' in a else (np.maximum(o, c), np.minimum(o, c))
-    return o[:, None], h[:, None], l[:, None], c[:, None]
-
-def _price_frames(df:pd.DataFrame, cols:dict, t:pd.DatetimeIndex, keys=('open', 'close')) -> dict:
-    "The one-asset frames `aligned_prices` builds, from `df`'s columns without a copy."
-    out = {k: df[cols[k]].set_axis(t).to_frame('asset').set_axis(_ASSET, axis=1) for k in keys if k in cols}
-    for f in out.values(): f.attrs = {}
-    return out
-
-def _one_asset(df:pd.DataFrame, calendar) -> dict|None:
-    "`aligned_prices(df, ('open', 'close'))` of a one-asset OHLCV frame it would take as it is, in one compiled pass, with the checked arrays; else None (the slow path then runs, raises or warns)."
-    if (got := _one_asset_arrays(df)) is None: return None
-    t, cols, a = got; o, h, l, c = _ohlc(a)
-    if not compiled(_bars_ok)(o, h, l, c, 0, len(c), *_JUMPS): return None
-    calendar_policy(df, calendar)  # the check of `calendar` the slow path makes
-    out = _price_frames(df, cols, t); out[TRADABLE_COL] = pd.DataFrame(np.ones((len(t), 1), bool), t, _ASSET, copy=False)
-    return {**out, 'checked': {k: a[k][:, None] for k in ('open', 'close') if k in a}}
-
-# %% ../../nbs/50_backtest.ipynb #378a6542
-def _check_prices(df:pd.DataFrame, what:str):
-    "Float array of `df` with leading NaNs back-filled, and the mask of those (None if none); errors name the asset, timestamp and value."
-    if not df.index.is_monotonic_increasing or df.index.has_duplicates:
-        raise DataValidationError(f'{what} index must be sorted and unique; sort it and drop duplicates')
-    a = df.to_numpy(float)
-    if a.size and a.min() > 0 and a.max() < np.inf: return a, None  # NaN fails the first test
-    listed = np.maximum.accumulate(np.isfinite(a), axis=0)
-    bad = np.argwhere((~np.isfinite(a) & listed) | (a <= 0))
-    if len(bad):
-        t, j = bad[0]; v = a[t, j]
-        msg = 'NaN or inf price after the first valid one; fill or drop it' if not np.isfinite(v) else 'prices must be > 0'
-        raise DataValidationError(f'{what}: {msg}', column=df.columns[j], timestamp=df.index[t], value=float(v))
-    if not listed[-1].all(): raise DataValidationError(f'{what}: no valid price at all', column=df.columns[~listed[-1]][0])
-    return pd.DataFrame(a).bfill().to_numpy(), ~listed
-
-# %% ../../nbs/50_backtest.ipynb #252be7f6
-def _zero_nan(a:np.ndarray) -> np.ndarray:
-    "`a` with NaN set to 0 (a copy only when there is a NaN), with its smallest and largest values."
-    lo, hi = (a.min(), a.max()) if a.size else (0.0, 0.0)
-    if np.isnan(lo): a = np.where(np.isnan(a), 0.0, a); lo, hi = a.min(), a.max()  # min and max are NaN when any value is
-    return a, lo, hi
-
-def _check_labels(x:pd.DataFrame, close:pd.DataFrame, what:str):
-    "Error naming the first timestamp or column where `x` and the prices disagree."
-    if not x.index.equals(close.index):
-        miss = close.index.difference(x.index); extra = x.index.difference(close.index)
-        ts = miss[0] if len(miss) else extra[0] if len(extra) else x.index[(x.index != close.index).argmax()]
-        raise DataValidationError(f'{what} index does not match the prices index ({len(miss)} missing, {len(extra)} extra); '
-                                  f'reindex it with .reindex(prices.index)', timestamp=ts)
-    if set(x.columns) != set(close.columns):
-        diff = set(x.columns) ^ set(close.columns)
-        raise DataValidationError(f'{what} columns {sorted(map(str, diff))[:5]} are in one of {what} and prices but not the other', column=next(iter(diff)))
-
-def _align(x, close:pd.DataFrame, what:str, nan_zero:bool=True):
-    "Targets as a float (T, A) array on the price grid (NaN means 0) and its smallest and largest values (`nan_zero=False`: the array as it is); misaligned labels are an error."
-    if isinstance(x, np.ndarray):
-        x = x.reshape(len(x), -1) if x.ndim == 1 else x
-        if x.shape != close.shape: raise DataValidationError(f'{what} has shape {x.shape} but prices have {close.shape}')
-        x = np.asarray(x, float)
-    else:
-        x = _aligned_frame(as_wide(x, close.columns[0]), close); _check_labels(x, close, what)
-        x = (x if list(x.columns) == list(close.columns) else x[close.columns]).to_numpy(float)
-    return _zero_nan(x) if nan_zero else x
-
-def _aligned_frame(x:pd.DataFrame, close:pd.DataFrame) -> pd.DataFrame:
-    "A one-column frame takes the name of a one-asset price frame."
-    return x.set_axis(close.columns, axis=1) if x.shape[1] == 1 == close.shape[1] and x.columns[0] != close.columns[0] else x
-
-def _align_frame(o:pd.DataFrame, close:pd.DataFrame) -> pd.DataFrame:
-    "Open prices on the close grid, or an error naming the first mismatch."
-    o = _aligned_frame(o, close); _check_labels(o, close, 'open')
-    return o if list(o.columns) == list(close.columns) else o[close.columns]
-
-# %% ../../nbs/50_backtest.ipynb #c41e0a01
-def last_tradable(tradable:pd.DataFrame) -> pd.Series:
-    "Each asset's last tradable timestamp (NaT if it has none), from a bool frame of tradable bars (timestamps x assets)."
-    t = tradable.to_numpy(bool); last = len(t) - 1 - np.argmax(t[::-1], 0)
-    return pd.Series([tradable.index[i] if ok else pd.NaT for i, ok in zip(last, t.any(0))], tradable.columns, name='listed_until')
-
-def _on_calendar(target:np.ndarray, tradable:pd.DataFrame, until:pd.Series|None) -> np.ndarray:
-    "Targets that honour the calendar: decisions on held bars do not count, no fill on a held bar (NaN: hold), 0 filled at delisting."
-    ok = tradable.to_numpy(bool); idx = tradable.index
-    if until is None and ok.all(): return target  # every bar tradable, no delisting: the targets (no NaN) as they are
-    x = pd.DataFrame(np.where(ok, target, np.nan)).ffill().to_numpy(copy=True)  # the last decision taken on a tradable bar waits
-    x[:-1][~ok[1:]] = np.nan  # the target decided on t fills on t + 1: hold if t + 1 is not tradable
-    until = last_tradable(tradable) if until is None else until.reindex(tradable.columns)
-    for j, ts in enumerate(until):
-        if pd.isna(ts) or not idx[0] < ts < idx[-1]: continue
-        last = idx.searchsorted(ts); x[last - 1, j] = 0.0; x[last:, j] = np.nan  # close out at the last tradable bar, then nothing
-    return x
-
-def _on_grid(x, close:pd.DataFrame):
-    "Pandas targets or predictions on the calendar's grid (bars and assets they lack: NaN), when they share bars with it."
-    if not isinstance(x, (pd.Series, pd.DataFrame)): return x
-    w = _aligned_frame(as_wide(x, close.columns[0]), close)
-    if not set(w.columns) <= set(close.columns) or not w.index.isin(close.index).any(): return w
-    return w.reindex(index=close.index, columns=close.columns)
+# %% ../../nbs/50_backtest.ipynb #b5e0a11c
+_all_ = ['price_frame', 'last_tradable']  # defined in `backtest.inputs`, importable from here as they always were
 
 # %% ../../nbs/50_backtest.ipynb #888cca23
 @dataclass(repr=False, eq=False)
@@ -253,11 +122,11 @@ def _targets(close, positions, weights, predictions, signal, signal_kw, max_leve
     "The (T, A) target array, whether it holds weights, and the predictions frame."
     _one_target(positions, weights, predictions)
     if predictions is not None:
-        pred = _aligned_frame(as_wide(predictions, close.columns[0]), close); _check_labels(pred, close, 'predictions')
+        pred = align_labels(predictions, close, 'predictions')
         weights = signal_weights(pred, close, signal, signal_kw, max_leverage, freq)
     else: pred = None
-    if positions is not None: return _align(positions, close, 'positions')[0], False, pred
-    w, lo, hi = _align(weights, close, 'weights')
+    if positions is not None: return align_targets(positions, close, 'positions')[0], False, pred
+    w, lo, hi = align_targets(weights, close, 'weights')
     if max(hi, -lo) * w.shape[1] > max_leverage + 1e-9: _check_gross(w, close.index, max_leverage)  # a bound on the gross weight: the exact check only when it may fail
     return w, True, pred
 
@@ -299,18 +168,18 @@ def _config(a:dict, execution, costs, ppy, calendar) -> dict:
 
 # %% ../../nbs/50_backtest.ipynb #de25bcb3
 def _fast_case(a:dict) -> tuple|None:
-    "`_one_asset_arrays` of a `backtest` that may run in one compiled pass: a one-asset OHLC frame of 3+ bars, weights or positions, the compiled engine, no `open`, `tradable` or `listed_until`."
-    if a['engine'] != 'numba' or any(a[k] is not None for k in ('predictions', 'open', 'tradable', 'listed_until')) or not _is_ohlcv(a['prices']): return None
-    got = _one_asset_arrays(a['prices'])
+    "`one_asset_arrays` of a `backtest` that may run in one compiled pass: a one-asset OHLC frame of 3+ bars, weights or positions, the compiled engine, no `open`, `tradable` or `listed_until`."
+    if a['engine'] != 'numba' or any(a[k] is not None for k in ('predictions', 'open', 'tradable', 'listed_until')): return None
+    got = one_asset_arrays(a['prices'])
     return got if got is not None and len(got[0]) >= 3 else None
 
 def _fast_inputs(a:dict, t, cols):
     "Close frame, execution rule, (T, 1) targets as given (NaN kept) and bars per year, checked as the general path checks them (it raises the same errors)."
-    calendar_policy(a['prices'], a['calendar']); close_df = _price_frames(a['prices'], cols, t, ('close',))['close']
+    calendar_policy(a['prices'], a['calendar']); close_df = price_frames(a['prices'], cols, t, ('close',))['close']
     execution = _check_options(a['execution'], True if 'open' in cols else None, a['engine'], a['initial_cash'], a['max_leverage'],
                                a['rebalance_threshold'], a['costs'], a['rebalance'], warn=False)
     _one_target(a['positions'], a['weights'], None); what = 'weights' if a['positions'] is None else 'positions'
-    target = np.ascontiguousarray(_align(_on_grid(a[what], close_df), close_df, what, nan_zero=False))
+    target = np.ascontiguousarray(align_targets(on_grid(a[what], close_df), close_df, what, nan_zero=False))
     return close_df, execution, target, periods_per_year(close_df.index, a['freq'])
 
 # %% ../../nbs/50_backtest.ipynb #ba15ed29
@@ -318,16 +187,16 @@ def _backtest_fast(a:dict, t, cols, arrays) -> BacktestResult|None:
     "`backtest` of a one-asset OHLC frame in one compiled pass that also checks its bars and targets; None when the general path must run (bad input: it raises or warns as it always did)."
     try: close_df, execution, target, ppy = _fast_inputs(a, t, cols)
     except (ValueError, TypeError, KeyError): return None
-    is_weights = a['positions'] is None; costs = CostModel() if a['costs'] is None else a['costs']; o, h, l, c = _ohlc(arrays)
+    is_weights = a['positions'] is None; costs = CostModel() if a['costs'] is None else a['costs']; o, h, l, c = ohlc_views(arrays)
     prm = fill_params(costs, ppy, is_weights, a['max_leverage'], a['rebalance_threshold'])
-    sp = scan_params(a['rebalance'] == 'on_change', True, a['max_leverage'] + 1e-9 if is_weights else np.inf, True, *_JUMPS)
+    sp = scan_params(a['rebalance'] == 'on_change', True, a['max_leverage'] + 1e-9 if is_weights else np.inf, True, *JUMP_RATIOS)
     code, sim, st, tot = run_kernel(o if execution == 'next_open' else c, c, target, prm, check_number('initial_cash', a['initial_cash'], 0), sp, 'numba', h, l)
-    if code == -3 or (code < 0 and not compiled(_bars_ok)(o, h, l, c, int(st[4]), len(c), *_JUMPS)): return None  # a bad bar: reported first, as always
+    if code == -3 or (code < 0 and not compiled(bars_ok)(o, h, l, c, int(st[4]), len(c), *JUMP_RATIOS)): return None  # a bad bar: reported first, as always
     if a['costs'] is None: warn_input(_NO_COSTS, stacklevel=4)
     if code == -2: _raise_gross(tot[2], a['max_leverage'], close_df.index[st[3]])
     if code == -1:
         if is_weights: _check_gross(np.where(np.isnan(target), 0.0, target), close_df.index, a['max_leverage'])  # the weights' check comes before the simulation's
-        _refused((code, int(st[3]), float(tot[2])), a['max_leverage'], close_df.index)
+        raise_refused((code, int(st[3]), float(tot[2])), a['max_leverage'], close_df.index)
     return _result(close_df, c[-1], sim, None, a['benchmark'], ppy, _config(a, execution, costs, ppy, calendar_policy(a['prices'], a['calendar'])))
 
 # %% ../../nbs/50_backtest.ipynb #2dd83048
@@ -357,15 +226,15 @@ def backtest(prices, # close prices: Series, frame (timestamps x assets), or an 
     "Fill targets decided at each close on the next bar, with costs and one shared cash account; return a `BacktestResult`."
     a = dict(locals())
     if (got := _fast_case(a)) is not None and (res := _backtest_fast(a, *got)) is not None: return res
-    close_df, open_df, tradable = _split_prices(prices, open, calendar, tradable, checked := {})
-    if tradable is not None: positions, weights, predictions = (_on_grid(x, close_df) for x in (positions, weights, predictions))
+    close_df, open_df, tradable = split_prices(prices, open, calendar, tradable, checked := {})
+    if tradable is not None: positions, weights, predictions = (on_grid(x, close_df) for x in (positions, weights, predictions))
     execution = _check_options(execution, open_df, engine, initial_cash, max_leverage, rebalance_threshold, costs, rebalance)
     costs = CostModel() if costs is None else costs
-    close, unlisted = (checked['close'], None) if 'close' in checked else _check_prices(close_df, 'prices')
-    fill = close if execution == 'next_close' else checked['open'] if 'open' in checked else _check_prices(as_wide(_align_frame(open_df, close_df)), 'open')[0]
+    close, unlisted = (checked['close'], None) if 'close' in checked else check_prices(close_df, 'prices')
+    fill = close if execution == 'next_close' else checked['open'] if 'open' in checked else check_prices(as_wide(align_frame(open_df, close_df)), 'open')[0]
     ppy = periods_per_year(close_df.index, freq)
     target, is_weights, pred = _targets(close_df, positions, weights, predictions, signal, signal_kw, max_leverage, freq)
-    if tradable is not None: target = _on_calendar(target, tradable, listed_until)
+    if tradable is not None: target = on_calendar(target, tradable, listed_until)
     elif unlisted is not None and (unlisted & (target != 0)).any():
         t, j = np.argwhere(unlisted & (target != 0))[0]
         raise DataValidationError('non-zero target before the asset has a price', column=close_df.columns[j], timestamp=close_df.index[t])
@@ -379,7 +248,7 @@ def _result(close_df, last_close, sim, pred, benchmark, ppy, config) -> Backtest
     idx, cash0, engine = close_df.index, config['initial_cash'], config['engine']
     ti, tf = round_trips(sim, last_close, engine)
     if benchmark is not None:
-        b = _align(benchmark, close_df.iloc[:, :1], 'benchmark')[0][:, 0]; benchmark = pd.Series(b / b[0] * cash0, idx, name='benchmark')
+        b = align_targets(benchmark, close_df.iloc[:, :1], 'benchmark')[0][:, 0]; benchmark = pd.Series(b / b[0] * cash0, idx, name='benchmark')
     fwd = close_df.pct_change(fill_method=None).shift(-1) if pred is not None else None
     r, m = simulation_metrics(sim, cash0, ppy, config['risk_free'], engine, {'pnl': tf[:, 3], 'return': tf[:, 3] / tf[:, 4], 'is_open': ti[:, 3] > 0},
                               pred, fwd, config['n_trials'], config['trials_sharpe'])

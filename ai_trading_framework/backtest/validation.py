@@ -13,7 +13,8 @@ from ..core import ATFError, ConfigError
 from ..splits import CombinatorialPurgedCV, fold_bounds, walk_forward_splits
 from ..leakage import row_times
 from ..portfolio.metrics import sharpe_ratio, compute_metrics, periods_per_year
-from .engine import backtest, last_tradable, price_frame, _split_prices
+from .inputs import last_tradable, price_frame, split_prices
+from .engine import backtest
 
 # %% auto #0
 __all__ = ['WalkForwardFold', 'WalkForwardResult', 'walk_forward', 'cpcv_path_returns', 'cpcv_path_sharpes']
@@ -87,7 +88,7 @@ def walk_forward(prices, # prices as `backtest` takes them (close Series, wide f
     "Retrain on rolling or expanding windows, trade each next window out of sample, and stitch the results."
     from fastprogress.fastprogress import progress_bar
     call, data = _fold_caller(fit_predict, train_fn, predict_fn), price_frame(prices) if data is None else data
-    close, opn, trad = _split_prices(prices, kwargs.pop('open', None), kwargs.pop('calendar', None), kwargs.pop('tradable', None))  # one calendar, once
+    close, opn, trad = split_prices(prices, kwargs.pop('open', None), kwargs.pop('calendar', None), kwargs.pop('tradable', None))  # one calendar, once
     until = kwargs.pop('listed_until', None)
     if trad is not None and until is None: until = last_tradable(trad)  # delistings seen on the whole history, not per fold
     bars = close.index

@@ -12,7 +12,8 @@ import pandas as pd
 from fastcore.basics import patch
 from ..core import ATFError, ConfigError, check_choice
 from ..portfolio.costs import CostModel
-from .engine import backtest, price_frame
+from .inputs import price_frame
+from .engine import backtest
 from ..portfolio.signals import SIGNAL_RULES
 from ..portfolio.metrics import drawdown
 from .tearsheet import metrics_table

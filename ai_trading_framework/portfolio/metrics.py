@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from ..core import ConfigError, check_int, check_number
 from .execution import compiled, kernel
-from .simulation import Simulation, _track_drawdown
+from .simulation import Simulation, track_drawdown
 
 # %% auto #0
 __all__ = ['periods_per_year', 'excess_returns', 'sharpe_ratio', 'sortino_ratio', 'drawdown', 'max_drawdown_duration',
@@ -128,9 +128,9 @@ def _returns_sum(equity, initial, r):
     return s
 
 def _drawdown(equity, initial:float) -> tuple:
-    "(max drawdown, longest drawdown in bars) of `equity` from a start at `initial`: the simulator's drawdown tracker (`portfolio.simulation`, blocks of 128 bars) over the whole history."
+    "(max drawdown, longest drawdown in bars) of `equity` from a start at `initial`: the simulator's drawdown tracker (`portfolio.simulation.track_drawdown`, blocks of 128 bars) over the whole history."
     dd = np.array([initial, 0.0, 1.0 + 1e-12, 0.0, 0.0])  # peak, max drawdown, threshold, run, longest
-    compiled(_track_drawdown)(equity, 0, len(equity), dd)
+    compiled(track_drawdown)(equity, 0, len(equity), dd)
     return float(dd[1]), int(dd[4])
 
 @kernel(reassoc=True)

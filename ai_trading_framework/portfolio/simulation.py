@@ -12,8 +12,9 @@ from .execution import (compiled, kernel, fill_params, new_account, new_bar_fill
                                                       _has_order, _borrow_and_mark, _mark, _legs)
 
 # %% auto #0
-__all__ = ['FILL_FIELDS', 'CHUNK', 'ENGINES', 'Simulation', 'ScanParams', 'scan_params', 'simulate_kernel', 'run_kernel',
-           'simulate', 'simulate_numpy', 'positions_from_fills', 'trades_kernel', 'round_trips']
+__all__ = ['FILL_FIELDS', 'CHUNK', 'ENGINES', 'Simulation', 'ScanParams', 'scan_params', 'track_drawdown', 'bars_ok',
+           'simulate_kernel', 'run_kernel', 'simulate', 'raise_refused', 'simulate_numpy', 'positions_from_fills',
+           'trades_kernel', 'round_trips']
 
 # %% ../../nbs/16a_portfolio.simulation.ipynb #f33f9054
 FILL_FIELDS = ('units', 'traded', 'price', 'fill_price', 'exit_commission', 'entry_commission', 'equity', 'borrow_before')
@@ -193,8 +194,11 @@ def _track_returns(equity, cash0, t0, t1, r, acc):
 
 # %% ../../nbs/16a_portfolio.simulation.ipynb #9b3c1aa5
 @kernel
-def _track_drawdown(equity, t0, t1, dd):
-    "Drawdown of bars t0..t1-1 from the running peak, state in `dd`: (peak, max drawdown, threshold, run, longest); start the peak at the initial equity. `portfolio.metrics` runs it over a whole history."
+def track_drawdown(equity, # (n_bars,) float64 account value at each close
+                   t0, # first bar to take (0 starts the history: bar 0 is measured against the initial equity in `dd`)
+                   t1, # one past the last bar to take
+                   dd): # (5,) float64 state, updated in place: peak, max drawdown (<= 0), threshold, current run, longest run; start it at `[initial_equity, 0, 1 + 1e-12, 0, 0]`
+    "Drawdown of bars t0..t1-1 from the running peak, carried in `dd` from one call to the next (a whole history in one call, or chunk by chunk); the peak starts at the initial equity."
     if t0 == 0 and t1 > 0:  # bar 0 against the initial equity, outside the loop below (which starts at 1 to vectorise)
         eq = equity[0]; under = not eq >= dd[0]; dd[0] = max(dd[0], eq); dd[3] = (dd[3] + 1) * under; dd[4] = max(dd[4], dd[3])
         if eq / dd[0] - 1.0 < dd[1]: dd[1] = eq / dd[0] - 1.0; dd[2] = 1.0 + dd[1] + 1e-12
@@ -223,7 +227,14 @@ def _track_drawdown(equity, t0, t1, dd):
 
 # %% ../../nbs/16a_portfolio.simulation.ipynb #e0275170
 @kernel
-def _bars_ok(o, h, l, c, t0, t1, lo, hi):
+def bars_ok(o, # (n_bars, 1) float64 open prices of one asset
+            h, # (n_bars, 1) high prices
+            l, # (n_bars, 1) low prices
+            c, # (n_bars, 1) close prices
+            t0, # first bar to check (bar t > 0 is also checked against the close of bar t-1)
+            t1, # one past the last bar to check
+            lo, # smallest close-to-close ratio allowed (exclusive)
+            hi): # largest close-to-close ratio allowed (exclusive)
     "Whether bars t0..t1-1 of one asset are finite, > 0, inside [low, high], with no close-to-close ratio outside (lo, hi); one vectorised pass."
     good = 0; s = max(t0, 1)
     for i in range(t1 - s):  # offsets from s >= 1: numba drops its negative-index checks and vectorises
@@ -237,15 +248,15 @@ def _bars_ok(o, h, l, c, t0, t1, lo, hi):
 # %% ../../nbs/16a_portfolio.simulation.ipynb #19190f30
 @kernel
 def simulate_kernel(fill, close, target, high, low, sp, acct, prm, out, row, order_bars, flags, equity, r, lanes, dd, fill_index, fills, borrow_per_bar, st, tot):
-    "The whole history, chunk by chunk: check the prices (`check_bars`), scan the targets, run the bars, track returns and drawdown. Returns 0, -1 (`max_leverage` refused the target of bar st[3]), -2 (row st[3] has a gross of tot[2] > `max_gross`) or -3 (a bar of the chunk from st[4] fails the price check)."
+    "The whole history, chunk by chunk: check the prices (`bars_ok`, with `check_bars`), scan the targets, run the bars, track returns and drawdown. Returns 0, -1 (`max_leverage` refused the target of bar st[3]), -2 (row st[3] has a gross of tot[2] > `max_gross`) or -3 (a bar of the chunk from st[4] fails the price check)."
     T = close.shape[0]; cash0 = acct.cash[0]
     for t0 in range(0, T, CHUNK):
         t1 = min(t0 + CHUNK, T); st[4] = t0
-        if sp.check_bars and not _bars_ok(fill, high, low, close, t0, t1, sp.jump_lo, sp.jump_hi): return -3
+        if sp.check_bars and not bars_ok(fill, high, low, close, t0, t1, sp.jump_lo, sp.jump_hi): return -3
         n = _scan_targets(target, t0, t1, sp, order_bars, flags, st, tot)
         if n < 0: return -2
         if _run_bars(fill, close, target, sp, order_bars, n, t0, t1, acct, prm, out, row, equity, fill_index, fills, borrow_per_bar, st, tot) < 0: return -1
-        _track_returns(equity, cash0, t0, t1, r, lanes); _track_drawdown(equity, t0, t1, dd)
+        _track_returns(equity, cash0, t0, t1, r, lanes); track_drawdown(equity, t0, t1, dd)
     return 0
 
 # %% ../../nbs/16a_portfolio.simulation.ipynb #9fe334d4
@@ -297,10 +308,12 @@ def simulate(fill_price, # (n_bars, n_assets) quoted prices fills happen at (the
         status, sim = simulate_numpy(fill, close, target, costs or CostModel(), cash0, is_weights, periods_per_year, max_leverage, rebalance_threshold, on_change)
     else:
         code, sim, st, tot = run_kernel(fill, close, target, prm, cash0, scan_params(on_change), engine); status = (code, int(st[3]), float(tot[2]))
-    if status[0] != 0: _refused(status, max_leverage, index)
+    if status[0] != 0: raise_refused(status, max_leverage, index)
     return sim
 
-def _refused(status, max_leverage, index=None):
+def raise_refused(status:tuple, # (status code, bar, gross leverage asked) from a kernel run that `max_leverage` stopped
+                  max_leverage:float, # the limit the target broke
+                  index=None): # timestamps of the bars, to name the bar (None: its row number)
     "Raise the error of a target `max_leverage` refused, naming its bar and the leverage asked."
     _, bar, lev = status; where = dict(timestamp=index[bar]) if index is not None else dict(row=int(bar))
     raise DataValidationError(f'the target decided at this bar asks for a gross exposure of {lev:.6g} x equity > max_leverage={max_leverage}; '
