@@ -63,6 +63,46 @@ def _format_misfit(vals, kw):
     bad = np.flatnonzero(got.isna().to_numpy() & s.notna().to_numpy())
     return (int(bad[0]), vals[int(bad[0])], fmt) if len(bad) else (None, None, None)
 
+def _localize(idx, tz, column, source) -> pd.DatetimeIndex:
+    "Naive `idx` localized to `tz`; a wall time the zone skips or repeats (a daylight-saving switch) is refused with its row."
+    try: return idx.tz_localize(tz)
+    except ValueError as e:
+        gap = 'nonexistent' in str(e)
+        i = int(np.flatnonzero(idx.tz_localize(tz, nonexistent='NaT', ambiguous='NaT').isna())[0])
+        raise DataValidationError(f"naive timestamp {idx[i]} in column {column!r} at row {i} {'does not exist' if gap else 'occurs twice'} in {tz} "
+                                  f"(the clocks {'jump over' if gap else 'repeat'} it at a daylight-saving switch), so tz={tz!r} cannot tell which "
+                                  'instant it is; store the times in UTC or with their offsets (2024-11-03 01:30-04:00)',
+                                  source=source, column=column, row=i, value=idx[i]) from e
+
+# %% ../nbs/01_frames.ipynb #f591fc6f
+_TIME_UNITS = ('s', 'ms', 'us', 'ns')
+_UNIT_NAMES = dict(zip(_TIME_UNITS, ('seconds', 'milliseconds', 'microseconds', 'nanoseconds')))
+
+def _epoch_unit(x:np.ndarray) -> np.ndarray:
+    "The epoch unit of each number in `x` by its size, the unit that puts it between 1973 and 5138: 0 's', 1 'ms', 2 'us', 3 'ns'."
+    return np.searchsorted([1e11, 1e14, 1e17], np.abs(x), 'right')
+
+def _epoch_times(values, time_unit, column, source) -> pd.DatetimeIndex:
+    "Epoch numbers as UTC times in `time_unit`, after checking each one is a number whose size fits that unit."
+    s = pd.to_numeric(pd.Series(values).reset_index(drop=True), errors='coerce')
+    if len(bad := np.flatnonzero(s.isna().to_numpy())):
+        i = int(bad[0]); v = list(values)[i]
+        raise DataValidationError(f'missing or non-numeric epoch time {v!r} in column {column!r} at row {i}', source=source, column=column, row=i, value=v)
+    x = s.to_numpy(float)
+    if ((x >= 1e7) & (x < 1e8) & (x % 1 == 0)).all() and (d := pd.to_datetime(s.astype('int64').astype(str), format='%Y%m%d', errors='coerce')).notna().all():
+        raise DataValidationError(f"time column {column!r} holds dates written as numbers ({s.iloc[0].item()!r} at row 0 is {d.iloc[0]:%Y-%m-%d}), "
+                                  "not epoch times: pass time_format='%Y%m%d'", source=source, column=column, row=0, value=s.iloc[0].item())
+    fit, want = _epoch_unit(x), None if time_unit is None else _TIME_UNITS.index(time_unit)
+    i = int(np.argmax(fit != (fit[0] if want is None else want)))
+    if want is None or fit[i] != want:
+        v, t = s.iloc[i].item(), None if want is None else pd.to_datetime(s.iloc[i], unit=time_unit, errors='coerce')
+        got = '' if t is None else f" (with time_unit={time_unit!r}: {'out of range' if pd.isna(t) else t})"
+        raise DataValidationError(f'time column {column!r} holds epoch numbers: {v!r} at row {i}{got} has the size of epoch '
+                                  f'{_UNIT_NAMES[_TIME_UNITS[fit[i]]]}; pass time_unit={_TIME_UNITS[fit[i]]!r} when loading '
+                                  '(load_csv, load_frame, canonical_frame)', source=source, column=column, row=i, value=v)
+    return pd.DatetimeIndex(pd.to_datetime(s, unit=time_unit, utc=True))
+
+
 # %% ../nbs/01_frames.ipynb #a7caf75c
 _FMT_HINT = "pass time_format= (e.g. time_format='%d/%m/%Y %H:%M') or dayfirst=True for day-first dates"
 
@@ -87,12 +127,15 @@ def _diagnose_times(values, tz, column, source, err, kw):
             "give every timestamp the same zone, or pass tz='UTC' (say) to convert aware timestamps with different offsets",
             source=source, column=column, row=i, value=vals[i])
 
-def _parse_times(values, tz=None, column=TIME_COL, source=None, time_format=None, dayfirst=False, keep_unit:bool=False) -> pd.DatetimeIndex:
+def _parse_times(values, tz=None, column=TIME_COL, source=None, time_format=None, dayfirst=False, keep_unit:bool=False,
+                 time_unit=None) -> pd.DatetimeIndex:
     "`values` as a nanosecond DatetimeIndex (`keep_unit`: a DatetimeIndex keeps its resolution) named 'timestamp', localized (naive) or converted (aware) to `tz` if given."
-    if pd.api.types.is_numeric_dtype(getattr(values, 'dtype', None)) and not pd.api.types.is_bool_dtype(values):
-        raise DataValidationError(f"time column {column!r} is numeric ({values.dtype}); convert epoch numbers first, "
-                                  "e.g. pd.to_datetime(x, unit='s')", source=source, column=column)
-    if pd.api.types.is_datetime64_any_dtype(getattr(values, 'dtype', None)): idx = pd.DatetimeIndex(values)
+    dt = getattr(values, 'dtype', None)
+    if time_format is not None and time_unit is None and pd.api.types.is_integer_dtype(dt): values, dt = pd.Series(values).astype(str), None  # 20240102
+    if pd.api.types.is_datetime64_any_dtype(dt): idx = pd.DatetimeIndex(values)
+    elif time_unit is not None or (pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)):
+        idx = _epoch_times(values, time_unit, column, source)
+        if tz is None: idx = idx.tz_localize(None)                                   # naive UTC: never localized below
     else:
         kw = _time_kw(time_format, dayfirst)
         try: idx = pd.DatetimeIndex(pd.to_datetime(values, **kw))
@@ -102,7 +145,7 @@ def _parse_times(values, tz=None, column=TIME_COL, source=None, time_format=None
     if idx.hasnans:
         i = int(np.flatnonzero(idx.isna())[0])
         raise DataValidationError(f'missing timestamp (NaT) in column {column!r} at row {i}', source=source, column=column, row=i)
-    if tz is not None: idx = idx.tz_localize(tz) if idx.tz is None else idx.tz_convert(tz)
+    if tz is not None: idx = _localize(idx, tz, column, source) if idx.tz is None else idx.tz_convert(tz)
     return (idx if keep_unit and isinstance(values, pd.DatetimeIndex) else idx.as_unit('ns')).rename(TIME_COL)
 
 # %% ../nbs/01_frames.ipynb #8d98fc35
@@ -161,7 +204,7 @@ def _time_level(idx:pd.MultiIndex) -> int:
     return next((i for i in (0, 1) if pd.api.types.is_datetime64_any_dtype(idx.levels[i])), 0)
 
 # %% ../nbs/01_frames.ipynb #2051e467
-def _index_frame(df, time_col=None, asset_col=None, tz=None, source=None, time_format=None, dayfirst=False) -> pd.DataFrame:
+def _index_frame(df, time_col=None, asset_col=None, tz=None, source=None, time_format=None, dayfirst=False, time_unit=None) -> pd.DataFrame:
     "A copy of `df` indexed by parsed timestamps, and by (timestamp, asset) when there is an asset; row order kept."
     df = df.copy()
     if isinstance(df.index, pd.MultiIndex):
@@ -176,7 +219,7 @@ def _index_frame(df, time_col=None, asset_col=None, tz=None, source=None, time_f
         acol = _named(df.columns, _ASSET_KEYS, 'asset', 'asset_col', source, asset_col)
         assets = None if acol is None else df.pop(acol)
     if len(df.columns) and _is_unnamed(df.columns[0]) and _row_numbers(df.iloc[:, 0]): df = df.iloc[:, 1:]
-    t = _parse_times(times, tz, tname or TIME_COL, source, time_format, dayfirst, keep_unit=times is df.index)  # a frame's own DatetimeIndex keeps its unit
+    t = _parse_times(times, tz, tname or TIME_COL, source, time_format, dayfirst, keep_unit=times is df.index, time_unit=time_unit)  # a frame's own DatetimeIndex keeps its unit
     df.index = t if assets is None else pd.MultiIndex.from_arrays([t, pd.Index(assets)], names=[TIME_COL, ASSET_COL])
     return df
 
@@ -189,6 +232,7 @@ def _stack_fields(df, source):
                                               'flatten the columns first', source=source)
     if isinstance(df.index, pd.MultiIndex): raise DataValidationError('a frame with MultiIndex columns needs a time index, not a MultiIndex', source=source)
     long = df.stack(level=1 - lvl)
+    long = long[long.notna().any(axis=1)]      # a ticker's all-NaN row is the wide layout's padding (no bar that day), not a bar
     long.columns.name = None
     return long.rename_axis([df.index.name, 'ticker']).reset_index(level='ticker')
 
@@ -200,14 +244,16 @@ def canonical_frame(df:pd.DataFrame, # a frame as read: time in a column or the 
                     tz:str|None=None, # localize naive timestamps to this zone, or convert aware ones to it
                     time_format:str|None=None, # the format of text timestamps, e.g. '%d/%m/%Y' (default: inferred)
                     dayfirst:bool=False, # read ambiguous text dates day first (31/01/2024)
+                    time_unit:str|None=None, # the unit of epoch-number times: 's', 'ms', 'us' or 'ns' (numbers are refused without it)
                     source:str|None=None, # the file or table the frame came from, for messages (default: `df.attrs['source']`)
                    ) -> pd.DataFrame:
     "A copy of `df` indexed by `timestamp` or `(timestamp, asset)`, with canonical OHLCV names; rows in their original order."
     if not isinstance(df, pd.DataFrame): raise ConfigError(f'expected a pandas DataFrame, got {type(df).__name__}')
     source = source or df.attrs.get('source')
+    if time_unit is not None: check_choice('time_unit', time_unit, _TIME_UNITS)
     out = _stack_fields(df, source)
     m = _column_map(out.columns, rename, source)
-    out = _index_frame(out.rename(columns=m) if m else out, time_col, asset_col, tz, source, time_format, dayfirst)
+    out = _index_frame(out.rename(columns=m) if m else out, time_col, asset_col, tz, source, time_format, dayfirst, time_unit)
     out.attrs = {**df.attrs, 'source': source}
     return out
 
@@ -287,9 +333,18 @@ def _check_numeric(df, pos, source):
         except (TypeError, ValueError): bad = [0]
         i = int(bad[0]) if len(bad) else 0
         w = _where(df, pos, i, source, c, s.iloc[i])
-        comma = "; it has a decimal comma: pass decimal=',' to load_csv" if re.fullmatch(r'-?[\d.]*\d,\d+', str(s.iloc[i])) else ''
         raise DataValidationError(f'column {c!r} is not numeric (dtype {s.dtype}): value {s.iloc[i]!r} {_at(w)}; '
-                                  f'convert it (pd.to_numeric) or leave it out of features={comma}', **w)
+                                  f'convert it (pd.to_numeric) or leave it out of features={_number_hint(s.iloc[i])}', **w)
+
+def _number_hint(v) -> str:
+    "The `load_csv` keywords that read the number `v` written with thousands separators or a decimal comma ('' if neither)."
+    v = str(v).strip()
+    if re.fullmatch(r'-?\d{1,3}(,\d{3}){2,}(\.\d+)?|-?\d{1,3},\d{3}\.\d+', v): return "; it has thousands separators: pass thousands=',' to load_csv"
+    if re.fullmatch(r'-?\d{1,3}(\.\d{3})+(,\d+)?', v) and v.count('.') + v.count(',') > 1:
+        return "; it has '.' thousands separators: pass thousands='.' (with decimal=',') to load_csv"
+    if re.fullmatch(r'-?[\d.]*\d,\d+', v):
+        return "; it has a decimal comma: pass decimal=',' to load_csv" + (" (or thousands=',' if the comma separates thousands)" if re.fullmatch(r'-?\d{1,3},\d{3}', v) else '')
+    return ''
 
 def _fill(df, pos, nan_policy, source) -> pd.DataFrame:
     "`df` after checking for inf and NaN; with 'ffill', each asset's last value is carried forward first."
@@ -304,6 +359,11 @@ def _fill(df, pos, nan_policy, source) -> pd.DataFrame:
         x = df.to_numpy(dtype=float, na_value=np.nan)
     if np.isnan(x).any():
         i, j = np.argwhere(np.isnan(x))[0]; w = _where(df, pos, i, source, df.columns[j], np.nan)
+        mine = np.asarray(df.index.get_level_values(ASSET_COL) == w['asset'])
+        if np.isnan(x[mine, j]).all():
+            raise DataValidationError(f"column {w['column']!r} is NaN in all {mine.sum()} rows of asset {w['asset']!r}: it holds no data (an FX or "
+                                      f"index download without volume, say), and no nan_policy fills it; leave it out with features= (e.g. "
+                                      f"features={[c for c in df.columns if c != w['column']]}) or fill it at the source", **w)
         why = ("nan_policy='ffill' has no earlier value of this asset to carry forward (back-filling would leak later data); "
                "drop the asset's rows before its first valid value") if nan_policy == 'ffill' else \
               "fix the source, drop the rows, or pass nan_policy='ffill' to carry each asset's last value forward"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from fastcore.meta import delegates
 from .core import ConfigError, DataValidationError, check_int
-from .frames import _TIME_KEYS, _ASSET_KEYS, _named, _need, _column_map, canonical_frame, TIME_COL, ASSET_COL
+from .frames import _TIME_KEYS, _ASSET_KEYS, _named, _need, _column_map, _is_unnamed, canonical_frame, TIME_COL, ASSET_COL
 
 # %% auto #0
 __all__ = ['load_dataframe', 'load_csv', 'load_parquet', 'iter_parquet', 'load_sql', 'load_frame']
@@ -68,11 +68,13 @@ def load_dataframe(df:pd.DataFrame, # a frame with a DatetimeIndex, a (timestamp
                    tz:str|None=None, # localize naive timestamps to this zone, or convert aware ones to it
                    time_format:str|None=None, # the format of text timestamps, e.g. '%d/%m/%Y' (default: inferred)
                    dayfirst:bool=False, # read ambiguous text dates day first
+                   time_unit:str|None=None, # the unit of epoch-number times: 's', 'ms', 'us' or 'ns' (e.g. 'ms' for Binance klines)
                    assets:list|None=None, # assets to keep (default: all)
                    source:str|None=None, # a name for the frame in error messages
                   ) -> pd.DataFrame:
     "A new frame indexed by `timestamp` or `(timestamp, asset)` from an in-memory frame; the caller's frame is never changed."
-    out = canonical_frame(df, rename=rename, time_col=time_col, asset_col=asset_col, tz=tz, time_format=time_format, dayfirst=dayfirst, source=source)
+    out = canonical_frame(df, rename=rename, time_col=time_col, asset_col=asset_col, tz=tz, time_format=time_format, dayfirst=dayfirst,
+                          time_unit=time_unit, source=source)
     out = _select(out, columns, start, end, assets, source)
     out.attrs['source'] = source or df.attrs.get('source')
     return out
@@ -115,6 +117,40 @@ def _check_sep(cols, src, kwargs):
             raise DataValidationError(f'CSV file {src!r} reads as one column {str(cols[0])[:60]!r}: its fields are separated by {sep!r}, '
                                       f'not {used!r}; pass sep={sep!r}{dec}', source=src)
 
+# %% ../nbs/02_sources.ipynb #4ac2b969
+def _is_value(name) -> bool: return bool(re.fullmatch(r'[-+]?\d[\d.,:eE+ /T-]*', str(name).strip()))
+
+def _check_header(cols, src, kwargs):
+    "Raise when the header line reads as data (numbers and dates), not names: the file has no header line."
+    cols = [str(c) for c in cols]
+    if 'header' in kwargs or 'names' in kwargs or len(cols) < 2 or not _is_value(cols[0]) or 2 * sum(map(_is_value, cols)) <= len(cols): return
+    raise DataValidationError(f'CSV file {src!r} has no header line: its first line holds values ({", ".join(cols[:4])}, ...), not column names; '
+                              "pass header=None and names=[...] (Binance klines, say: names=['open_time', 'open', 'high', 'low', 'close', "
+                              "'volume', ...], time_col='open_time', time_unit='ms')", source=src, row=0)
+
+def _as_text(kwargs, tcol, acol) -> dict:
+    "`kwargs` reading the asset column as text (codes such as '000001' keep their zeros), and the time column with `thousands=` (which reads '02.01.2024' as 2012024)."
+    d, text = kwargs.get('dtype'), [c for c in (acol, tcol if kwargs.get('thousands') else None) if c is not None]
+    if not text or not (d is None or isinstance(d, dict)): return kwargs
+    return {**kwargs, 'dtype': {**dict.fromkeys(text, str), **(d or {})}}
+
+def _drop_empty(df) -> pd.DataFrame:
+    "`df` without the rows at its end empty in every field, index included (the ',,,,' lines spreadsheets write), nor unnamed empty columns (a trailing separator)."
+    df = df[[c for c in df.columns if not (_is_unnamed(c) and df[c].isna().all())]] if len(df) else df
+    full = df.notna().any(axis=1).to_numpy() | (np.zeros(len(df), bool) if isinstance(df.index, pd.RangeIndex) else np.asarray(pd.notna(df.index)))
+    n = len(full) - int(np.argmax(full[::-1])) if full.any() else 0
+    return df if n == len(df) else df.iloc[:n]
+
+def _read_rows(p, src, kwargs, header, read) -> pd.DataFrame:
+    "The CSV's rows; rows with one more field than the header (pandas would make the first field the index and shift every name) are re-read when that field is a trailing separator, else refused."
+    df = _read_csv(p, src, kwargs, usecols=read)
+    if 'index_col' in kwargs or isinstance(df.index, pd.RangeIndex): return df
+    if read is None and df.iloc[:, -1].isna().all(): return _read_csv(p, src, {**kwargs, 'index_col': False})
+    raise DataValidationError(f'CSV file {src!r}: its rows have one field more than its header line ({len(header)} names): read as is, every name '
+                              'would label the field to its right; add the missing name to the header, or pass index_col=0 if the first field '
+                              'is an unnamed index', source=src, row=0)
+
+
 # %% ../nbs/02_sources.ipynb #34a4c141
 @delegates(pd.read_csv, keep=False)
 def load_csv(path, # a CSV file (compressed ones too: see pd.read_csv's `compression`)
@@ -127,16 +163,18 @@ def load_csv(path, # a CSV file (compressed ones too: see pd.read_csv's `compres
              tz:str|None=None, # localize naive timestamps to this zone, or convert aware ones (any offsets) to it
              time_format:str|None=None, # the format of the time column's text, e.g. '%d/%m/%Y' (default: inferred)
              dayfirst:bool=False, # read ambiguous dates day first (31/01/2024)
+             time_unit:str|None=None, # the unit of epoch-number times: 's', 'ms', 'us' or 'ns' (e.g. 'ms' for Binance klines)
              assets:list|None=None, # assets to keep (default: all)
              **kwargs): # passed on to `pd.read_csv`
     "Read a single-asset or long multi-asset CSV file into a frame indexed by `timestamp` or `(timestamp, asset)`."
     p, src = Path(path), str(path)
     if not p.is_file(): raise FileNotFoundError(f'CSV file {src!r} does not exist')
     header = _read_csv(p, src, kwargs, nrows=0).columns
-    _check_sep(header, src, kwargs)
-    _, _, read = _layout(header, time_col, asset_col, columns, rename, src)
-    df = canonical_frame(_read_csv(p, src, kwargs, usecols=read), rename=_kept(rename, read), time_col=time_col, asset_col=asset_col,
-                         tz=tz, time_format=time_format, dayfirst=dayfirst, source=src)
+    _check_sep(header, src, kwargs); _check_header(header, src, kwargs)
+    tcol, acol, read = _layout(header, time_col, asset_col, columns, rename, src)
+    raw = _drop_empty(_read_rows(p, src, _as_text(kwargs, tcol, acol), header, read))
+    df = canonical_frame(raw, rename=_kept(rename, read), time_col=time_col, asset_col=asset_col,
+                         tz=tz, time_format=time_format, dayfirst=dayfirst, time_unit=time_unit, source=src)
     df = _select(df, columns, start, end, assets, src)
     df.attrs['source'] = src
     return df
@@ -147,17 +185,26 @@ def _push_bound(x, col_tz, tz, name):
     b = _bound(x, tz or col_tz, name)
     return b if col_tz is not None or b.tz is None else b.tz_localize(None)
 
-def _arrow_filter(field, acol, start, end, tz, assets):
+def _epoch_bound(x, tz, time_unit, name) -> int:
+    "The bound `x` as an epoch number in `time_unit` (rounded down; a naive bound is a wall time in `tz`, or UTC)."
+    b = _bound(x, tz, name)
+    return (b if b.tz is None else b.tz_convert('UTC').tz_localize(None)).value // 1000 ** (3 - ('s', 'ms', 'us', 'ns').index(time_unit))
+
+def _arrow_filter(field, acol, start, end, tz, assets, time_unit=None):
     "A pyarrow filter expression for the date range and assets (None when there is nothing to filter)."
     import pyarrow as pa, pyarrow.dataset as ds
     terms, typ = [], getattr(field, 'type', None)
     if field is None: start = end = None  # the time column is found after reading: the range is applied then
-    if (start is not None or end is not None) and not (pa.types.is_timestamp(typ) or pa.types.is_date(typ)):
-        raise ConfigError(f'start/end need a timestamp or date column, but {field.name!r} is {typ}; store it as a timestamp')
+    epoch = time_unit is not None and typ is not None and pa.types.is_integer(typ)
+    if (start is not None or end is not None) and not (pa.types.is_timestamp(typ) or pa.types.is_date(typ) or epoch):
+        raise ConfigError(f'start/end need a timestamp or date column, but {field.name!r} is {typ}; store it as a timestamp, '
+                          'or pass time_unit= if it holds epoch numbers')
     for x, name in ((start, 'start'), (end, 'end')):
         if x is None: continue
-        b = _push_bound(x, getattr(typ, 'tz', None), tz, name)
-        v = pa.scalar(b.date()) if pa.types.is_date(typ) else pa.scalar(b.value, pa.timestamp('ns', typ.tz)).cast(typ, safe=False)
+        if epoch: v = pa.scalar(_epoch_bound(x, tz, time_unit, name), typ)
+        else:
+            b = _push_bound(x, getattr(typ, 'tz', None), tz, name)
+            v = pa.scalar(b.date()) if pa.types.is_date(typ) else pa.scalar(b.value, pa.timestamp('ns', typ.tz)).cast(typ, safe=False)
         terms.append(ds.field(field.name) >= v if name == 'start' else ds.field(field.name) <= v)
     if assets is not None:
         if acol is None: raise ConfigError('assets= needs a multi-asset source (an asset column or partition key)')
@@ -171,7 +218,7 @@ def _arrow_error(e, src) -> DataValidationError:
                                'Parquet; write it again (df.to_parquet(path)), or check the path', source=src)
 
 def _parquet_scan(path, time_col=None, asset_col=None, columns=None, rename=None, start=None, end=None, tz=None,
-                  time_format=None, dayfirst=False, assets=None):
+                  time_format=None, dayfirst=False, assets=None, time_unit=None):
     "The dataset at `path`, the columns to read, the pushed-down filter, and a function turning a table read into a frame."
     import pyarrow as pa, pyarrow.dataset as ds
     src = str(path)
@@ -183,11 +230,11 @@ def _parquet_scan(path, time_col=None, asset_col=None, columns=None, rename=None
     tcol, acol, read = _layout(names, time_col, asset_col, columns, rename, src, skip=part)
     def to_frame(table):  # the exact date filter again: the pushed-down one may be coarser (ms or date storage)
         df = canonical_frame(table.to_pandas(), rename=_kept(rename, read), time_col=time_col, asset_col=asset_col, tz=tz,
-                             time_format=time_format, dayfirst=dayfirst, source=src)
+                             time_format=time_format, dayfirst=dayfirst, time_unit=time_unit, source=src)
         df = _select(df, columns if read is None else None, start, end, None if acol else assets, src)
         df.attrs['source'] = src
         return df
-    flt = _arrow_filter(None if tcol is None else dset.schema.field(tcol), acol, start, end, tz, assets if acol else None)
+    flt = _arrow_filter(None if tcol is None else dset.schema.field(tcol), acol, start, end, tz, assets if acol else None, time_unit)
     return dset, read, flt, to_frame
 
 # %% ../nbs/02_sources.ipynb #7ad7b322
@@ -201,11 +248,12 @@ def load_parquet(path, # a Parquet file, or a directory of them (hive partitions
                  tz:str|None=None, # localize naive timestamps to this zone, or convert aware ones to it
                  time_format:str|None=None, # the format of a text time column (default: inferred)
                  dayfirst:bool=False, # read ambiguous text dates day first
+                 time_unit:str|None=None, # the unit of epoch-number times: 's', 'ms', 'us' or 'ns' (e.g. 'ms' for Binance klines)
                  assets:list|None=None, # assets to keep (default: all), pushed down to the scan
                 ) -> pd.DataFrame:
     "Read a Parquet file or partitioned directory into a frame indexed by `timestamp` or `(timestamp, asset)`."
     import pyarrow as pa
-    dset, read, flt, to_frame = _parquet_scan(path, time_col, asset_col, columns, rename, start, end, tz, time_format, dayfirst, assets)
+    dset, read, flt, to_frame = _parquet_scan(path, time_col, asset_col, columns, rename, start, end, tz, time_format, dayfirst, assets, time_unit)
     try: table = dset.to_table(columns=read, filter=flt)
     except (pa.ArrowException, OSError) as e: raise _arrow_error(e, str(path)) from e
     df = to_frame(table)
@@ -314,6 +362,7 @@ def load_sql(con, # a SQLite file path, a SQLAlchemy URL, an Engine or a Connect
              tz:str|None=None, # localize naive timestamps to this zone, or convert aware ones to it
              time_format:str|None=None, # the format of a text time column (default: inferred)
              dayfirst:bool=False, # read ambiguous text dates day first
+             time_unit:str|None=None, # the unit of epoch-number times: 's', 'ms', 'us' or 'ns' (e.g. 'ms' for Binance klines)
              assets:list|None=None, # assets to keep (default: all)
             ) -> pd.DataFrame:
     "Read a table or a parameterised query into a frame indexed by `timestamp` or `(timestamp, asset)`."
@@ -330,7 +379,7 @@ def load_sql(con, # a SQLite file path, a SQLAlchemy URL, an Engine or a Connect
     finally:
         if owned is not None: owned.dispose()
     df = canonical_frame(raw, rename=_kept(rename, read), time_col=time_col, asset_col=asset_col, tz=tz, time_format=time_format,
-                         dayfirst=dayfirst, source=label)
+                         dayfirst=dayfirst, time_unit=time_unit, source=label)
     df = _select(df, columns, start, end, assets, label)
     df.attrs['source'] = label
     return df
