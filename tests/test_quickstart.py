@@ -72,3 +72,21 @@ def test_quickstart_on_a_user_csv(tmp_path):
     assert 'plotly' in html and len(html) > 3_000_000
     assert '\r' not in out and sum(o.startswith('epoch ') for o in out.splitlines()) == 3, out   # one line per epoch
     assert 'test rank IC' in out and 'next:' in out and 'mlflow ui --backend-store-uri' in out and 'tensorboard --logdir' in out, out
+
+
+def test_quickstart_bad_user_file_is_one_line(tmp_path):
+    "A European export read without its dialect stops with exit status 2 and one line naming the file, column, row and value; with it, it runs."
+    import pandas as pd
+    from ai_trading_framework.synthetic import synthetic_market
+    bars = synthetic_market(300, seed=2, freq='B')[['open', 'high', 'low', 'close', 'volume']]
+    bars.rename(columns=str.capitalize).rename_axis('Datum').to_csv(tmp_path / 'kurse.csv', sep=';', decimal=',', date_format='%d.%m.%Y')
+    cmd = [sys.executable, '-m', 'ai_trading_framework.quickstart', '--csv', 'kurse.csv', '--time-col', 'Datum', '--out_dir', 'out',
+           '--models', 'lstm', '--epochs', '1', '--wf_folds', '0', '--rl_steps', '0', '--no-register', '--no-memory_bank', '--no-show_progress']
+    p = subprocess.run([*cmd, '--csv_options', '{"sep": ";", "decimal": ","}'], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count('\n') == 1 and 'Traceback' not in p.stderr, p.stderr
+    assert p.stderr.startswith("quickstart: error: cannot parse timestamp '13.01.2015' in column 'Datum'") and "source='kurse.csv'" in p.stderr, p.stderr
+    p = subprocess.run([*cmd, '--csv_options', '{"sep": ";", "decimal": ",", "dayfirst": true}'], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / 'out' / 'summary.json').read_text())['n_samples']['test'] > 20
+    p = subprocess.run([*cmd, '--csv_options', '{"sep": ";"'], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 2 and 'csv_options must be a JSON object' in p.stderr, p.stderr
