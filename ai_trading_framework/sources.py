@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from fastcore.meta import delegates
 from .core import ConfigError, DataValidationError, check_int
-from .frames import _TIME_KEYS, _ASSET_KEYS, _named, _need, _column_map, _is_unnamed, canonical_frame, TIME_COL, ASSET_COL
+from .frames import find_column, require_columns, column_map, is_unnamed, canonical_frame, TIME_COL, ASSET_COL
 
 # %% auto #0
 __all__ = ['load_dataframe', 'load_csv', 'load_parquet', 'iter_parquet', 'load_sql', 'load_frame']
@@ -21,15 +21,15 @@ __all__ = ['load_dataframe', 'load_csv', 'load_parquet', 'iter_parquet', 'load_s
 def _layout(names, time_col=None, asset_col=None, columns=None, rename=None, source=None, skip=()):
     "The time and asset columns found by name (or None) and the columns to read (None: all; `columns` by mapped name), among `names`."
     names = list(names)
-    m = _column_map(names, rename, source)
+    m = column_map(names, rename, source)
     canon = [m.get(c, c) for c in names]
     back = dict(zip(canon, names))
-    tcol = _named(canon, _TIME_KEYS, 'time', 'time_col', source, time_col)
-    acol = _named(canon, _ASSET_KEYS, 'asset', 'asset_col', source, asset_col)
+    tcol = find_column(canon, 'time', time_col, source)
+    acol = find_column(canon, 'asset', asset_col, source)
     tcol, acol = back.get(tcol), back.get(acol)
     if columns is None: read = [c for c in names if c not in skip or c in (tcol, acol)] if skip else None
     else:
-        feats = [back[c] for c in _need(canon, columns, source)]
+        feats = [back[c] for c in require_columns(canon, columns, source)]
         read = None if tcol is None else list(dict.fromkeys([tcol, *([acol] if acol else []), *feats]))
     return tcol, acol, read
 
@@ -48,7 +48,7 @@ def _bound(x, tz, name='start'):
 
 def _select(df, columns=None, start=None, end=None, assets=None, source=None) -> pd.DataFrame:
     "Rows of `df` between `start` and `end` (both inclusive) and of `assets`, and its `columns`."
-    if columns is not None: df = df[_need(df.columns, columns, source)]
+    if columns is not None: df = df[require_columns(df.columns, columns, source)]
     t, keep = df.index.get_level_values(0), np.ones(len(df), bool)
     if start is not None: keep &= np.asarray(t >= _bound(start, t.tz, 'start'))
     if end is not None: keep &= np.asarray(t <= _bound(end, t.tz, 'end'))
@@ -136,7 +136,7 @@ def _as_text(kwargs, tcol, acol) -> dict:
 
 def _drop_empty(df) -> pd.DataFrame:
     "`df` without the rows at its end empty in every field, index included (the ',,,,' lines spreadsheets write), nor unnamed empty columns (a trailing separator)."
-    df = df[[c for c in df.columns if not (_is_unnamed(c) and df[c].isna().all())]] if len(df) else df
+    df = df[[c for c in df.columns if not (is_unnamed(c) and df[c].isna().all())]] if len(df) else df
     full = df.notna().any(axis=1).to_numpy() | (np.zeros(len(df), bool) if isinstance(df.index, pd.RangeIndex) else np.asarray(pd.notna(df.index)))
     n = len(full) - int(np.argmax(full[::-1])) if full.any() else 0
     return df if n == len(df) else df.iloc[:n]

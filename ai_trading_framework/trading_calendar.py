@@ -4,10 +4,11 @@
 
 # %% ../nbs/01a_trading_calendar.ipynb #4f6e60dd
 from __future__ import annotations
+import os, sys
 import numpy as np
 import pandas as pd
 from .core import DataValidationError, check_choice, warn_input
-from .frames import canonical_frame, validate_frame, _caller_level, TIME_COL, ASSET_COL, OHLC_COLS
+from .frames import canonical_frame, validate_frame, TIME_COL, ASSET_COL, OHLC_COLS
 
 # %% auto #0
 __all__ = ['CALENDARS', 'TRADABLE_COL', 'calendar_policy', 'bar_spacing', 'align_calendar', 'aligned_prices']
@@ -45,6 +46,13 @@ def _isolated(spans) -> list:
     return list(spans.index[n <= 1]) if len(spans) > 1 else []
 
 # %% ../nbs/01a_trading_calendar.ipynb #9d3e472f
+def _caller_level() -> int:
+    "The `stacklevel` that makes a warning issued (through `warn_input`) by the calling function point at the first caller outside this package."
+    if '__file__' not in globals(): return 2  # run from the notebook: point at the caller
+    pkg, f, level = os.path.dirname(os.path.abspath(__file__)), sys._getframe(1), 2
+    while f.f_back is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg + os.sep): f, level = f.f_back, level + 1
+    return level
+
 def _fmt_spans(spans, assets) -> dict:
     return {a: f"{spans.loc[a, 'min']} .. {spans.loc[a, 'max']}" for a in assets}
 
