@@ -151,7 +151,7 @@ def from_trainer(cls:Pipeline, trainer, # a fitted `SupervisedTrainer` (built wi
             'metrics': {**_trainer_metrics(trainer), **(metrics or {})}, 'history': trainer.history.to_dict('list')}
     return cls(spec, cfg.lookback, model=unwrap_model(trainer.model), normalizer=norm, steps=steps, info=info)
 
-# %% ../nbs/39a_pipeline.ipynb #57e4e9a5
+# %% ../nbs/39a_pipeline.ipynb #c3fcc57c
 def _check_bars(p:Pipeline, frame:pd.DataFrame):
     "Refuse bars that do not match the saved spec: missing columns, another bar interval, too few bars."
     need = list(dict.fromkeys(list(p.spec.columns) + list(p.spec.exec_price_cols)))
@@ -168,26 +168,29 @@ def _check_bars(p:Pipeline, frame:pd.DataFrame):
 
 @patch
 def features(self:Pipeline, frame:pd.DataFrame, # raw bars: a DatetimeIndex or (timestamp, asset), any loader-mapped names
+             **read, # `load_dataframe`'s keywords where the bars need them: `time_col`, `asset_col`, `tz`, `time_format`, `dayfirst`, `time_unit`
             ) -> pd.DataFrame:
     "The bars mapped to canonical names, with the feature steps applied and warm-up rows dropped, checked against the spec."
-    f = apply_steps(load_dataframe(frame), self.steps)
+    f = apply_steps(load_dataframe(frame, **read), self.steps)
     cols = [c for c in self.spec.columns if c in f.columns]
     if self.steps and cols: f = f.dropna(subset=cols)
     _check_bars(self, f)
     return f
 
-# %% ../nbs/39a_pipeline.ipynb #f4f55dba
+# %% ../nbs/39a_pipeline.ipynb #73d69791
 @patch
-def panel(self:Pipeline, frame:pd.DataFrame) -> Panel: # raw bars (see `features`)
+def panel(self:Pipeline, frame:pd.DataFrame, # raw bars (see `features`)
+          **read) -> Panel: # `load_dataframe`'s keywords (see `features`)
     "The bars as a normalised `Panel`, as the model reads them."
-    panel = make_panel(self.features(frame), self.spec)
+    panel = make_panel(self.features(frame, **read), self.spec)
     return self.normalizer.transform(panel) if self.normalizer is not None else panel
 
 @patch
 def predict(self:Pipeline, frame:pd.DataFrame, # raw bars (see `features`)
-            bs:int=1024): # batch size
+            bs:int=1024, # batch size
+            **read): # `load_dataframe`'s keywords where the bars need them (see `features`): e.g. `time_unit='ms'` for epoch times
     "Predictions for every full window of the bars (supervised), or the policy's target positions per bar (agents)."
-    panel = self.panel(frame)
+    panel = self.panel(frame, **read)
     if self.model is None: return _agent_positions(self, panel)
     from ai_trading_framework.trainers.evaluation import predict
     return predict(self.model, panel, bs=bs)
