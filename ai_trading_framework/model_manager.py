@@ -335,7 +335,7 @@ def _update_bundle(p:Pipeline, feats:pd.DataFrame, cfg, norm_policy:str):
     panel = p.normalizer.transform(b.raw)
     return DataBundle(*[SupervisedDataset(panel, cfg.lookback, rows) for rows in b.split[:3]], b.split, p.normalizer, panel, b.raw)
 
-# %% ../nbs/40_manager.ipynb #a96a74b2
+# %% ../nbs/40_manager.ipynb #fffa2ff5
 @patch
 def fine_tune(self:Pipeline, frame:pd.DataFrame, # newer raw bars (as `predict` takes them)
               epochs:int|None=None, # training epochs (default: the parent's)
@@ -343,7 +343,8 @@ def fine_tune(self:Pipeline, frame:pd.DataFrame, # newer raw bars (as `predict` 
               norm_policy:str='keep', # 'keep' the parent's normaliser, or 'refit' it on the new training rows
               valid:float|None=None, # validation fraction of the new bars (default: the parent's)
               seed:int|None=None, # the one seed (default: the parent's)
-              progress=False): # the fit's progress display (see `SupervisedTrainer.fit`)
+              progress=False, # the fit's progress display (see `SupervisedTrainer.fit`)
+              read:dict|None=None): # `load_dataframe`'s keywords for `frame` where it needs them (see `Pipeline.features`), e.g. {'time_unit': 'ms'}
     "A child pipeline fine-tuned on `frame` from this one's weights, and the parent's and child's scores on the new validation block."
     if self.model is None: raise ConfigError("fine_tune / update work on supervised pipelines; retrain an agent with its learn() and save Pipeline.from_agent(agent)")
     if not self._info.get('train_config'): raise ConfigError('this pipeline has no saved TrainConfig (train_config in its info): build it with Pipeline.from_trainer')
@@ -352,7 +353,7 @@ def fine_tune(self:Pipeline, frame:pd.DataFrame, # newer raw bars (as `predict` 
     check_choice('norm_policy', norm_policy, NORM_POLICIES)
     new = {k: v for k, v in dict(epochs=epochs, lr=lr, valid=valid, seed=seed).items() if v is not None}
     cfg = TrainConfig.from_dict(self._info['train_config']).replace(out_dir=None, loggers=(), lr_find=False, spec=self.spec, **new)
-    b = _update_bundle(self, self.features(frame), cfg, norm_policy)
+    b = _update_bundle(self, self.features(frame, **(read or {})), cfg, norm_policy)
     t = SupervisedTrainer(cfg, config_dataloaders(cfg, b.train, b.valid, data=b), model=copy.deepcopy(self.model))
     parent_valid = b.valid if norm_policy == 'keep' or self.normalizer is None else _parent_valid(self, b, cfg)
     before = _score(self.model, parent_valid, t.loss_func)
@@ -368,7 +369,7 @@ def _parent_valid(p:Pipeline, b, cfg):
     from ai_trading_framework.datasets import SupervisedDataset
     return SupervisedDataset(p.normalizer.transform(b.raw), cfg.lookback, b.split.valid)
 
-# %% ../nbs/40_manager.ipynb #2a474fd3
+# %% ../nbs/40_manager.ipynb #d9431de9
 @patch
 def update(self:ModelManager, name:str, # a registered model
            new_frame:pd.DataFrame, # newer raw bars
@@ -376,7 +377,7 @@ def update(self:ModelManager, name:str, # a registered model
            alias:str|None=None, # or the parent's alias
            metrics:dict|None=None, # extra metrics to log with the child
            tags:dict|None=None, # extra tags of the child version
-           **kwargs) -> ModelVersion: # `Pipeline.fine_tune` options: epochs, lr, norm_policy, valid, seed, progress
+           **kwargs) -> ModelVersion: # `Pipeline.fine_tune` options: epochs, lr, norm_policy, valid, seed, progress, read
     "Fine-tune a registered version on `new_frame` and register the child, linked to its parent."
     parent = self.load(name, version, alias)
     pv = parent._info['registry']['version']
