@@ -5,6 +5,7 @@
 # %% ../nbs/01_frames.ipynb #2b2dc3e6
 from __future__ import annotations
 import re
+from decimal import Decimal
 import numpy as np
 import pandas as pd
 from .core import ConfigError, DataValidationError, check_choice, check_int
@@ -12,14 +13,19 @@ from .timestamps import TIME_COL, TIME_UNITS, parse_times
 
 # %% auto #0
 __all__ = ['ASSET_COL', 'OHLC_COLS', 'OHLCV_NAMES', 'canonical_name', 'column_map', 'find_column', 'is_unnamed',
-           'canonical_frame', 'require_columns', 'validate_frame', 'to_single', 'TIME_COL']
+           'canonical_frame', 'require_columns', 'parse_suffixed', 'validate_frame', 'to_single', 'TIME_COL']
 
 # %% ../nbs/01_frames.ipynb #44c61f68
 ASSET_COL = 'asset'
 _all_ = ['TIME_COL']  # defined in `timestamps` (the name of a parsed time index), importable from here as it always was
 OHLC_COLS = ('open', 'high', 'low', 'close')
-OHLCV_NAMES = {'open': 'open', 'high': 'high', 'low': 'low', 'close': 'close', 'volume': 'volume', 'adjclose': 'adj_close'}
+OHLCV_NAMES = {'open': 'open', 'high': 'high', 'low': 'low', 'close': 'close', 'volume': 'volume', 'adjclose': 'adj_close',
+               'openprice': 'open', 'highprice': 'high', 'lowprice': 'low', 'closeprice': 'close', 'adjustedclose': 'adj_close'}
 _TIME_KEYS, _ASSET_KEYS = ('timestamp', 'datetime', 'date', 'time', 'gmttime'), ('asset', 'symbol', 'ticker')
+# other languages and vendors' spellings, looked for only when none of the names above is there
+_TIME_MORE = ('datum', 'datumzeit', 'zeitstempel', 'fecha', 'fechahora', 'dateheure', 'horodatage', 'opentime', 'tradedate',
+              'timestamputc', 'datetimeutc', 'dateutc', 'timeutc', 'dt')
+_ASSET_MORE = ('instrument', 'isin', 'secid', 'permno', 'ric', 'pair', 'tscode')
 
 def _key(name) -> str: "`name` lower-cased, without spaces or punctuation: how names are matched."; return re.sub(r'[^0-9a-z]', '', str(name).lower())
 
@@ -48,7 +54,7 @@ def column_map(cols, # the column names as found
     return {c: n for c, n in new.items() if c != n}
 
 # %% ../nbs/01_frames.ipynb #8d98fc35
-_FOUND_BY = {'time': (_TIME_KEYS, 'time_col'), 'asset': (_ASSET_KEYS, 'asset_col')}
+_FOUND_BY = {'time': ((_TIME_KEYS, _TIME_MORE), 'time_col'), 'asset': ((_ASSET_KEYS, _ASSET_MORE), 'asset_col')}
 
 def find_column(names, # the column names to search (canonical or as found)
                 kind:str, # which column: 'time' or 'asset'
@@ -60,12 +66,14 @@ def find_column(names, # the column names to search (canonical or as found)
     if given is not None:
         if given not in names: raise DataValidationError(f'{kind} column {given!r} not found; available columns: {names}', source=source, column=given)
         return given
-    hits = [c for c in names if _key(c) in keys]
-    if len(hits) > 1:
-        join = (f"; if one holds dates and another times of day, join them first: df['timestamp'] = df[{hits[0]!r}] + ' ' + df[{hits[1]!r}]"
-                if kind == 'time' else '')
-        raise DataValidationError(f'columns {hits} all look like the {kind}; pass {arg}={hits[0]!r} (say) to choose{join}', source=source, column=hits[1])
-    return hits[0] if hits else None
+    for tier in keys:  # the usual English names first; the other spellings only when none of them is there
+        hits = [c for c in names if _key(c) in tier]
+        if len(hits) > 1:
+            join = (f"; if one holds dates and another times of day, join them first: df['timestamp'] = df[{hits[0]!r}] + ' ' + df[{hits[1]!r}]"
+                    if kind == 'time' else '')
+            raise DataValidationError(f'columns {hits} all look like the {kind}; pass {arg}={hits[0]!r} (say) to choose{join}', source=source, column=hits[1])
+        if hits: return hits[0]
+    return None
 
 def _row_numbers(s) -> bool:
     "Whether `s` holds consecutive integers (a RangeIndex written out by `to_csv`)."
@@ -102,7 +110,7 @@ def _time_column(df, time_col, source):
     if time_col is None and isinstance(idx, pd.DatetimeIndex): return None
     if (c := find_column(cols, 'time', time_col, source)) is not None: return c
     text = not (pd.api.types.is_numeric_dtype(idx.dtype) or pd.api.types.is_bool_dtype(idx.dtype))
-    if not isinstance(idx, pd.RangeIndex) and (_key(idx.name) in _TIME_KEYS or (text and is_unnamed(idx.name))): return None
+    if not isinstance(idx, pd.RangeIndex) and (_key(idx.name) in _TIME_KEYS + _TIME_MORE or (text and is_unnamed(idx.name))): return None
     if cols and is_unnamed(cols[0]) and _looks_like_times(df[cols[0]]): return cols[0]
     raise _no_time(df, source)
 
@@ -246,7 +254,7 @@ def _check_numeric(df, pos, source):
         i = int(bad[0]) if len(bad) else 0
         w = _where(df, pos, i, source, c, s.iloc[i])
         raise DataValidationError(f'column {c!r} is not numeric (dtype {s.dtype}): value {s.iloc[i]!r} {_at(w)}; '
-                                  f'convert it (pd.to_numeric) or leave it out of features={_number_hint(s.iloc[i])}', **w)
+                                  f'convert it (pd.to_numeric) or leave it out of features={_number_hint(s.iloc[i]) or _text_hint(s)}', **w)
 
 def _number_hint(v) -> str:
     "The `load_csv` keywords that read the number `v` written with thousands separators or a decimal comma ('' if neither)."
@@ -256,6 +264,14 @@ def _number_hint(v) -> str:
         return "; it has '.' thousands separators: pass thousands='.' (with decimal=',') to load_csv"
     if re.fullmatch(r'-?[\d.]*\d,\d+', v):
         return "; it has a decimal comma: pass decimal=',' to load_csv" + (" (or thousands=',' if the comma separates thousands)" if re.fullmatch(r'-?\d{1,3},\d{3}', v) else '')
+    return ''
+
+def _text_hint(s) -> str:
+    "How to read a column of K/M/B-suffixed volumes or of percentages (Investing.com's `Vol.` and `Change %`), '' if it holds neither."
+    v = s.dropna().astype(str).str.strip()
+    if v.str.fullmatch(_SUFFIXED).any(): return "; it holds numbers with K/M/B suffixes ('1.23M'): pass suffixes=True to load_csv"
+    if v.str.fullmatch(r'[-+]?\d+(\.\d+)?%').any():
+        return "; it holds percentages ('1.23%'): leave it out, or convert it: df[c].str.rstrip('%').astype(float) / 100"
     return ''
 
 def _fill(df, pos, nan_policy, source) -> pd.DataFrame:
@@ -282,6 +298,35 @@ def _fill(df, pos, nan_policy, source) -> pd.DataFrame:
         raise DataValidationError(f"{'leading ' if nan_policy == 'ffill' else ''}NaN in column {w['column']!r} {_at(w)}; {why}", **w)
     return df
 
+# %% ../nbs/01_frames.ipynb #e52edd1b
+_SUFFIXED, _SCALE = r'[-+]?\d+(\.\d+)?[KMB]', {'K': 3, 'M': 6, 'B': 9}
+
+def _suffixed_value(v) -> float:
+    "'1.23M' -> 1230000.0 (exactly: decimal, not binary, scaling); '-' or empty -> NaN; a plain number as it is."
+    if pd.isna(v) or (v := str(v).strip()) in ('', '-'): return np.nan
+    return float(Decimal(v[:-1]).scaleb(_SCALE[v[-1]]) if v[-1] in _SCALE else Decimal(v))
+
+def parse_suffixed(df:pd.DataFrame, # a frame as read, the suffixed columns as text
+                   columns:list|None=None, # the columns to read (each value must be a number, with or without K/M/B, '-' or empty); default: every column all of whose values are so, one at least with a suffix
+                   source:str|None=None, # the file the frame came from, for messages
+                   skip=(), # columns never read (the time and asset)
+                  ) -> pd.DataFrame:
+    "A copy of `df` with numbers written with a K/M/B suffix ('1.23M', '456.7K', '2.1B', '-' for none) as floats; a named column with any other value is a `DataValidationError`."
+    ok = lambda s: s.isna() | s.astype(str).str.strip().str.fullmatch(rf'{_SUFFIXED}|[-+]?\d+(\.\d+)?|-?')
+    if columns is None:
+        text = [c for c in df.columns if c not in skip and not pd.api.types.is_numeric_dtype(df[c].dtype)]
+        columns = [c for c in text if ok(df[c]).all() and df[c].astype(str).str.strip().str.fullmatch(_SUFFIXED).any()]
+    else:
+        columns = require_columns(df.columns, columns, source, 'listed in suffixes=')
+        for c in columns:
+            if len(bad := np.flatnonzero(~ok(df[c]).to_numpy())):
+                i = int(bad[0]); v = df[c].iloc[i]
+                raise DataValidationError(f"column {c!r} holds {v!r} at row {i}, which is not a number with a K/M/B suffix ('1.23M'), a number or '-'; "
+                                          f'fix the value, or leave the column out of suffixes=', source=source, column=c, row=i, value=v)
+    df = df.copy()
+    for c in columns: df[c] = np.array([_suffixed_value(v) for v in df[c]], dtype=float)
+    return df
+
 # %% ../nbs/01_frames.ipynb #c19ef3fb
 def _check_prices(df, pos, prices, source):
     "Raise for a non-positive price, or an OHLC bar whose high is below its low or whose open/close lies outside them."
@@ -298,6 +343,14 @@ def _check_prices(df, pos, prices, source):
             i = int(np.flatnonzero(bad)[0]); w = _where(df, pos, i, source, c, df[c].iloc[i])
             what = f'high={h[i]} < low={l[i]}' if c == 'high' else f'{c}={w["value"]} outside [low={l[i]}, high={h[i]}]'
             raise DataValidationError(f'inconsistent OHLC bar {_at(w)}: {what}; fix or drop the bar', **w)
+
+def _check_volume(df, pos, source):
+    "Raise for a negative volume; zero (a holiday or a bar without trades) is allowed, NaN is left to the NaN checks."
+    if 'volume' not in df.columns: return
+    bad = np.flatnonzero(df['volume'].to_numpy(float) < 0)
+    if len(bad):
+        w = _where(df, pos, int(bad[0]), source, 'volume', df['volume'].iloc[int(bad[0])])
+        raise DataValidationError(f"negative volume {w['value']} in column 'volume' {_at(w)}; volumes must be >= 0 (zero is allowed)", **w)
 
 def _check_rows(df, min_rows, source):
     "Raise if an asset has fewer than `min_rows` rows."
@@ -337,6 +390,7 @@ def validate_frame(df:pd.DataFrame, # single asset (DatetimeIndex) or multi-asse
     _check_numeric(out, pos, source)
     out = _fill(out, pos, nan_policy, source)
     _check_prices(out, pos, prices, source)
+    _check_volume(out, pos, source)
     if min_rows is not None: _check_rows(out, min_rows, source)
     out.attrs = {**df.attrs, 'source': source}
     return out

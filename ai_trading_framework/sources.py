@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from fastcore.meta import delegates
 from .core import ConfigError, DataValidationError, check_int
-from .frames import find_column, require_columns, column_map, is_unnamed, canonical_frame, TIME_COL, ASSET_COL
+from .frames import find_column, require_columns, column_map, is_unnamed, canonical_frame, parse_suffixed, TIME_COL, ASSET_COL
 
 # %% auto #0
 __all__ = ['load_dataframe', 'load_csv', 'load_parquet', 'iter_parquet', 'load_sql', 'load_frame']
@@ -165,6 +165,7 @@ def load_csv(path, # a CSV file (compressed ones too: see pd.read_csv's `compres
              dayfirst:bool=False, # read ambiguous dates day first (31/01/2024)
              time_unit:str|None=None, # the unit of epoch-number times: 's', 'ms', 'us' or 'ns' (e.g. 'ms' for Binance klines)
              assets:list|None=None, # assets to keep (default: all)
+             suffixes:bool|list=False, # read '1.23M', '456.7K', '2.1B' ('-': none) as numbers: True in every column written so, or the columns (as named in the file)
              **kwargs): # passed on to `pd.read_csv`
     "Read a single-asset or long multi-asset CSV file into a frame indexed by `timestamp` or `(timestamp, asset)`."
     p, src = Path(path), str(path)
@@ -173,6 +174,7 @@ def load_csv(path, # a CSV file (compressed ones too: see pd.read_csv's `compres
     _check_sep(header, src, kwargs); _check_header(header, src, kwargs)
     tcol, acol, read = _layout(header, time_col, asset_col, columns, rename, src)
     raw = _drop_empty(_read_rows(p, src, _as_text(kwargs, tcol, acol), header, read))
+    if suffixes is not False: raw = parse_suffixed(raw, None if suffixes is True else suffixes, src, skip=(tcol, acol))
     df = canonical_frame(raw, rename=_kept(rename, read), time_col=time_col, asset_col=asset_col,
                          tz=tz, time_format=time_format, dayfirst=dayfirst, time_unit=time_unit, source=src)
     df = _select(df, columns, start, end, assets, src)

@@ -357,3 +357,70 @@ def test_numeric_asset_codes_and_epoch_parquet(tmp_path):
     f = load_parquet(q, time_col='open_time', time_unit='ms', start='2024-01-02', end='2024-01-02 03:00', columns=['close'])
     assert f.index.tolist() == list(pd.date_range('2024-01-02', periods=4, freq='h', name='timestamp'))
     np.testing.assert_array_equal(f.close.to_numpy(), k.close.to_numpy()[24:28])
+
+
+# ---- names in other languages, Investing.com exports, negative volume ---------------------------------------
+
+def test_headers_in_other_languages_and_vendor_spellings(tmp_path):
+    "Datum, Fecha, Date/Heure, Open time, ISIN, PERMNO are found; a second candidate is refused with both named, never guessed."
+    df = bars(15)
+    de = df.rename_axis('Datum').rename(columns={'Open': 'Eröffnung', 'High': 'Hoch', 'Low': 'Tief', 'Close': 'Schluss', 'Volume': 'Volumen'})
+    de.to_csv(p := tmp_path / 'dax.csv', sep=';', decimal=',')
+    f = load_csv(p, sep=';', decimal=',', rename={'Eröffnung': 'open', 'Hoch': 'high', 'Tief': 'low', 'Schluss': 'close', 'Volumen': 'volume'})
+    same_values(validate_frame(f), df)                                            # OHLCV names in German: said once with rename=
+    for name in ('Fecha', 'Date/Heure', 'Zeitstempel', 'TradeDate', 'Timestamp (UTC)'):
+        df.rename_axis(name).to_csv(q := tmp_path / 'x.csv')
+        assert load_csv(q).index[3] == df.index[3], name
+    df.rename_axis('Data').to_csv(q)                                              # it/pt 'Data' is not taken: the error offers it
+    fails(lambda: load_csv(q), "no time column found", "pass time_col='Data'", source=str(q))
+    assert load_csv(q, time_col='Data').index[3] == df.index[3]
+    k = _klines(10)                                                                # Binance klines with their header line
+    k.rename(columns={'open_time': 'Open time', 'close_time': 'Close time'}).to_csv(b := tmp_path / 'kl.csv', index=False)
+    g = load_csv(b, time_unit='ms')
+    assert g.index[1] == pd.Timestamp('2024-01-01 01:00') and 'Close time' in g.columns
+    crsp = pd.concat({10107: bars(8, seed=1), 14593: bars(8, seed=2)}, names=['PERMNO', 'date']).reset_index()
+    crsp.assign(ISIN=crsp.PERMNO.map({10107: 'US5949181045', 14593: 'US0378331005'})).to_csv(c := tmp_path / 'crsp.csv', index=False)
+    fails(lambda: load_csv(c), "columns ['PERMNO', 'ISIN'] all look like the asset; pass asset_col='PERMNO'", source=str(c))
+    assert load_csv(c, asset_col='PERMNO', columns=OHLCV).index.get_level_values('asset').unique().tolist() == ['10107', '14593']
+    crsp.assign(Ticker=crsp.PERMNO.map({10107: 'MSFT', 14593: 'AAPL'}), ISIN='x').to_csv(c, index=False)
+    assert load_csv(c).index.get_level_values('asset').unique().tolist() == ['MSFT', 'AAPL']   # Ticker, as before ISIN was known
+
+
+INVESTING = ('"Date","Price","Open","High","Low","Vol.","Change %"\n'
+             '"Jan 04, 2024","4,688.68","4,697.42","4,726.78","4,687.53","1.05B","-0.34%"\n'
+             '"Jan 03, 2024","4,704.81","4,725.07","4,729.29","4,699.71","2.1B","-0.80%"\n'
+             '"Jan 02, 2024","4,742.83","4,745.20","4,754.33","4,722.67","456.7K","-0.57%"\n'
+             '"Dec 29, 2023","4,769.83","4,782.88","4,788.43","4,751.99","-","-0.28%"\n')
+
+
+def test_investing_com_export(tmp_path):
+    "Investing.com: newest first, 'Jan 02, 2024' dates, thousands commas, 'Price' for the close, 'Vol.' as 1.23M/456.7K/2.1B and '-'."
+    p = tmp_path / 'SPX Historical Data.csv'; p.write_text(INVESTING)
+    kw = dict(thousands=',', rename={'Price': 'close', 'Vol.': 'volume'})
+    f = load_csv(p, suffixes=True, **kw)
+    assert f.volume.tolist()[:3] == [1_050_000_000.0, 2_100_000_000.0, 456_700.0] and np.isnan(f.volume.iloc[3])
+    assert f.index.tolist() == list(pd.to_datetime(['2024-01-04', '2024-01-03', '2024-01-02', '2023-12-29'])) and f['Change %'].iloc[0] == '-0.34%'
+    fails(lambda: validate_frame(f, features=OHLCV), 'timestamps go back in time', 'sort=True')
+    v = validate_frame(f.iloc[:3], features=OHLCV, sort=True)
+    assert v.volume.tolist() == [456_700.0, 2_100_000_000.0, 1_050_000_000.0] and v.close.tolist() == [4742.83, 4704.81, 4688.68]
+    fails(lambda: validate_frame(f, features=OHLCV, sort=True), "NaN in column 'volume'", row=3)     # '-': no volume that day
+    fails(lambda: validate_frame(f, sort=True), "column 'Change %' is not numeric", "percentages ('1.23%')", column='Change %')
+    plain = load_csv(p, **kw)                                                      # without suffixes=: refused by column, row and value, fix named
+    fails(lambda: validate_frame(plain, features=OHLCV, sort=True), "column 'volume' is not numeric", 'pass suffixes=True to load_csv',
+          column='volume', row=3, value='-', source=str(p))
+    fails(lambda: load_csv(p, suffixes=['Change %'], **kw), "column 'Change %' holds '-0.34%' at row 0, which is not a number with a K/M/B suffix",
+          column='Change %', row=0, source=str(p))
+    fails(lambda: load_csv(p, suffixes=['Vol'], **kw), "column(s) ['Vol'] listed in suffixes= but not found")
+    assert load_csv(p, suffixes=['Vol.'], **kw).volume.iloc[2] == 456_700.0
+
+
+def test_negative_volume(tmp_path):
+    "A negative volume is refused like a non-positive price; a zero volume (holiday, illiquid bar) passes."
+    df = bars(20)
+    df.iloc[4, df.columns.get_loc('Volume')] = 0
+    df.iloc[9, df.columns.get_loc('Volume')] = -1500
+    p = tmp_path / 'vol.csv'; df.to_csv(p)
+    fails(lambda: validate_frame(load_csv(p)), "negative volume -1500 in column 'volume' for asset 'asset' at 2024-01-15 00:00:00 (row 9)",
+          'volumes must be >= 0', column='volume', row=9, value=-1500, source=str(p))
+    assert validate_frame(load_csv(p).iloc[:9]).volume.iloc[4] == 0
+    assert list(validate_frame(load_csv(p), features=['close']).columns) == ['close', 'open', 'high', 'low']
