@@ -11,8 +11,8 @@ from ..core import ConfigError, DataValidationError, check_number
 from .costs import CostModel
 
 # %% auto #0
-__all__ = ['kernel', 'compiled', 'Account', 'new_account', 'FillParams', 'fill_params', 'BarFill', 'new_bar_fill',
-           'fill_bar_kernel', 'fill_bar']
+__all__ = ['kernel', 'compiled', 'Account', 'new_account', 'FillParams', 'fill_params', 'BarFill', 'new_bar_fill', 'has_order',
+           'trade_legs', 'borrow_and_mark', 'mark_equity', 'fill_bar_kernel', 'fill_bar']
 
 # %% ../../nbs/16_portfolio.execution.ipynb #5fa298d4
 _COMPILED = {}
@@ -98,12 +98,15 @@ def new_bar_fill(n_assets:int): # number of assets
 
 # %% ../../nbs/16_portfolio.execution.ipynb #8af71899
 @kernel
-def _has_order(x, u, prm):
+def has_order(x, # one asset's target (weight or units); NaN: hold
+              u, # the units it holds now
+              prm): # `FillParams` (its `is_weights`)
     "Whether a target `x` (NaN: hold) may change a position of `u` units."
     return x == x and (x != u or (prm.is_weights and x != 0.0))
 
 @kernel
-def _legs(u, d):
+def trade_legs(u, # signed units held before the fill
+               d): # signed units held after it
     "Units closed and units opened when a position goes from `u` to `d` units."
     if u * d < 0.0: return abs(u), abs(d)
     if abs(d) < abs(u): return abs(d - u), 0.0
@@ -149,7 +152,7 @@ def _apply_fills(acct, fill_price, prm, out):
         u = units[a]; d = out.traded[a]; du = d - u; px = ce = co = 0.0
         if du != 0.0:
             px = fill_price[a] * (1 + prm.price_adj) if du > 0 else fill_price[a] * (1 - prm.price_adj)
-            cu, ou = _legs(u, d)
+            cu, ou = trade_legs(u, d)
             if cu > 0.0: ce = max(prm.commission_rate * (cu * px), prm.commission_min)
             if ou > 0.0: co = max(prm.commission_rate * (ou * px), prm.commission_min)
             cash -= du * px + ce + co; units[a] = d; n += 1
@@ -158,19 +161,24 @@ def _apply_fills(acct, fill_price, prm, out):
     return n
 
 @kernel
-def _borrow_and_mark(acct, mark_price, prm, out):
+def borrow_and_mark(acct, # `Account`, updated in place (cash and borrow)
+                    mark_price, # (n_assets,) prices the account is marked at
+                    prm, # `FillParams` (its `borrow_per_bar`)
+                    out): # `BarFill`: `borrow` (when a fee is charged) and `equity[1]` are written
     "Charge the bar's borrow fee on shorts, then mark the account at `mark_price`; returns the equity."
     units = acct.units
     if prm.borrow_per_bar > 0.0:
         for a in range(units.shape[0]):
             b = -units[a] * mark_price[a] * prm.borrow_per_bar if units[a] < 0.0 else 0.0
             acct.cash[0] -= b; acct.borrow[a] += b; out.borrow[a] = b
-    eq = _mark(acct.cash[0], units, mark_price)
+    eq = mark_equity(acct.cash[0], units, mark_price)
     out.equity[1] = eq
     return eq
 
 @kernel
-def _mark(cash, units, price):
+def mark_equity(cash, # cash, a float
+                units, # (n_assets,) signed units held
+                price): # (n_assets,) prices to mark them at
     "Equity: `cash` plus `units` marked at `price`."
     for a in range(units.shape[0]): cash += units[a] * price[a]
     return cash
@@ -186,7 +194,7 @@ def fill_bar_kernel(acct, # `Account`, updated in place
     "One bar, in place: fill `target`, charge borrow, mark. Returns the number of assets traded, or -1 (account untouched) when `max_leverage` refuses the target."
     units = acct.units; e = acct.cash[0]; busy = False
     for a in range(units.shape[0]):
-        e += units[a] * fill_price[a]; busy = busy or _has_order(target[a], units[a], prm)
+        e += units[a] * fill_price[a]; busy = busy or has_order(target[a], units[a], prm)
     out.equity[0] = e; n = 0
     if busy:
         ok, lev = _order_units(units, target, fill_price, prm, e, _budget(units, target, fill_price, prm, e), out.traded)
@@ -195,7 +203,7 @@ def fill_bar_kernel(acct, # `Account`, updated in place
         n = _apply_fills(acct, fill_price, prm, out)
     else:
         for a in range(units.shape[0]): out.traded[a] = 0.0; out.fill_price[a] = 0.0; out.exit_commission[a] = 0.0; out.entry_commission[a] = 0.0
-    _borrow_and_mark(acct, mark_price, prm, out)
+    borrow_and_mark(acct, mark_price, prm, out)
     return n
 
 # %% ../../nbs/16_portfolio.execution.ipynb #c9252087

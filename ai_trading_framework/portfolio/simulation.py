@@ -9,7 +9,7 @@ import numpy as np
 from ..core import DataValidationError, check_choice, check_number
 from .costs import CostModel
 from .execution import (compiled, kernel, fill_params, new_account, new_bar_fill, fill_bar_kernel,
-                                                      _has_order, _borrow_and_mark, _mark, _legs)
+                                                      has_order, borrow_and_mark, mark_equity, trade_legs)
 
 # %% auto #0
 __all__ = ['FILL_FIELDS', 'CHUNK', 'ENGINES', 'Simulation', 'ScanParams', 'scan_params', 'track_drawdown', 'bars_ok',
@@ -135,12 +135,12 @@ def _mark_quiet(acct, fill, close, prm, out, equity, borrow_per_bar, t, q, ahead
     "Bars t..q-1, where no order can change anything: borrow and mark each, as `fill_bar_kernel` would. Returns a count of the fill prices read ahead (with `ahead`: not when a price check just read them)."
     A = acct.units.shape[0]
     if prm.borrow_per_bar > 0.0:
-        for s in range(t, q): equity[s] = _borrow_and_mark(acct, close[s], prm, out); borrow_per_bar[s] = out.borrow.sum()
-    elif A == 1:  # cash and units are constant: `_mark` with one asset, in a loop numba vectorises
+        for s in range(t, q): equity[s] = borrow_and_mark(acct, close[s], prm, out); borrow_per_bar[s] = out.borrow.sum()
+    elif A == 1:  # cash and units are constant: `mark_equity` with one asset, in a loop numba vectorises
         c = acct.cash[0]; u = acct.units[0]; t = max(t, 0)
         for i in range(q - t): equity[t + i] = c + u * close[t + i, 0]
     else:
-        for s in range(t, q): equity[s] = _mark(acct.cash[0], acct.units, close[s])
+        for s in range(t, q): equity[s] = mark_equity(acct.cash[0], acct.units, close[s])
     n = 0  # read one fill price per 64 bytes: in sequence, the prices of the bars that trade are then in cache (2x faster)
     if ahead:
         for s in range(t, q, max(1, 8 // A)): n += fill[s, 0] > 0.0
@@ -167,14 +167,14 @@ def _run_bars(fill, close, target, sp, order_bars, n, t, t1, acct, prm, out, row
         for a in range(A):
             x = _target_at(target, q - 1, a, sp.nan_flat)
             row[a] = x if not sp.on_change or q == 1 or x != _target_at(target, q - 2, a, sp.nan_flat) else np.nan
-            busy = busy or _has_order(row[a], acct.units[a], prm)
+            busy = busy or has_order(row[a], acct.units[a], prm)
         if busy:
             m = fill_bar_kernel(acct, row, fill[q], close[q], prm, out)
             if m < 0: st[3] = q - 1; tot[2] = out.leverage[0]; return -1
             if m > 0:
                 m, dt, dp = _record(q, acct, fill[q], out, prm, fill_index, fills, st[0]); st[0] += m; tot[0] += dt; tot[1] += dp
             equity[q] = out.equity[1]
-        else: equity[q] = _borrow_and_mark(acct, close[q], prm, out)
+        else: equity[q] = borrow_and_mark(acct, close[q], prm, out)
         if prm.borrow_per_bar > 0.0: borrow_per_bar[q] = out.borrow.sum()
         if _held(acct.units): st[1] += 1
         t = q + 1
@@ -357,7 +357,7 @@ def trades_kernel(fill_index, fills, n_bars, last_close, borrow, out_i, out_f, k
     for a in range(A): k[a] = -1; acc[a] = 0.0
     for j in range(fill_index.shape[0]):
         t = fill_index[j, 0]; a = fill_index[j, 1]; cur = fills[j, 0]; u = acc[a, 6]; px = fills[j, 3]; cb = fills[j, 7]
-        s = 1.0 if cur > u else -1.0; cu, ou = _legs(u, cur); i = k[a]
+        s = 1.0 if cur > u else -1.0; cu, ou = trade_legs(u, cur); i = k[a]
         if i >= 0 and cu > 0.0:
             acc[a, 4] += -s * cu * px - fills[j, 4]; acc[a, 2] += cu * px; acc[a, 3] += cu
             if u * cur <= 0.0:

@@ -22,7 +22,8 @@ from ..rl_agents.ppo import PPOAgent
 from ..rl_agents.a3c import A3CAgent, SharedAdam
 from .checkpoint import (atomic_write, save_checkpoint, load_checkpoint, latest_checkpoint, prune_checkpoints,
                                                      rng_state, set_rng_state, flatten_state, unflatten_state, check_resumable, replace_dir)
-from .config import BestTracker, start_run, end_run
+from .loggers import start_run, end_run
+from .config import BestTracker
 from .progress import make_progress
 from .rl_config import (AGENTS, RL_MONITORS, agent_options, env_options, RLTrainConfig, RLDataBundle, rl_datasets,
                                                      synth_rl_data, rl_data_fingerprint, policy_metrics, _ROW_METRICS)

@@ -24,7 +24,8 @@ from .checkpoint import (atomic_write, save_checkpoint, load_checkpoint, latest_
                                                      rng_state, set_rng_state, flatten_state, unflatten_state, check_resumable, replace_dir)
 from .distributed import init_distributed, ShardedBatchLoader, DistributedModel, unwrap_model, broadcast_object, check_in_sync
 from .progress import make_progress
-from .config import TrainConfig, LOSSES, BestTracker, start_run, end_run
+from .loggers import start_run, end_run
+from .config import TrainConfig, LOSSES, BestTracker
 
 # %% auto #0
 __all__ = ['TaskLoss', 'SupervisedTrainer', 'data_fingerprint', 'config_dataloaders', 'model_outputs', 'synth_data',
