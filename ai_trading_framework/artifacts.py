@@ -93,7 +93,7 @@ def safe_path(folder, # the folder names must stay in
     if not p.resolve().is_relative_to(folder.resolve()): raise PipelineError(f'artifact {name!r} resolves outside {str(folder)!r}: refused')
     return p
 
-# %% ../nbs/39_artifacts.ipynb #43389dcc
+# %% ../nbs/39_artifacts.ipynb #8f0d55f6
 def _read_manifest(folder:Path) -> tuple:
     "`(file entries, the manifest's digest as 'algo:hex')`, after checking its format and its own digest."
     mf = folder/MANIFEST
@@ -110,24 +110,26 @@ def manifest_digest(folder) -> str: # a folder written by `Pipeline.save`
     "The digest of the folder's manifest ('blake3:<hex>'), after checking it: what a registry records to pin the folder's exact contents."
     return _read_manifest(Path(folder))[1]
 
+def _read_into_memory(p:Path, size:int) -> np.ndarray:
+    "The first `size` bytes of `p` in a new buffer (shorter when the file is)."
+    data = np.empty(size, np.uint8) # not zeroed: every byte is read into it
+    with open(p, 'rb', buffering=0) as f: got = f.readinto(memoryview(data))
+    return data[:got]
+
 def _open_verified(p:Path, want:dict, name:str, folder:Path, keep:bool, use_mmap:bool):
     "Hash the file `p` against its manifest entry `want`; its bytes when `keep` (a copy-on-write mapping, or read into memory)."
-    size = p.stat().st_size
+    size, data, ok = p.stat().st_size, None, False
     if size == want['bytes']:
-        if 'sha256' in want: # format 1
-            data = p.read_bytes(); ok = len(data) == size and _sha256_chunks(data) == want['sha256']
-        elif size < _SMALL or not (keep and use_mmap):
-            if keep or size < _SMALL:
-                data = np.empty(size, np.uint8) # not zeroed: every byte is read into it
-                with open(p, 'rb', buffering=0) as f: got = f.readinto(memoryview(data))
-                ok = got == size and _blake3([data]) == want['blake3']
-            else: data, ok = None, _hasher().update_mmap(p).hexdigest() == want['blake3']
+        if 'sha256' in want: data = p.read_bytes(); ok = _sha256_chunks(data) == want['sha256'] # format 1
+        elif not keep and size >= _SMALL: ok = _hasher().update_mmap(p).hexdigest() == want['blake3'] # checked, not used
         else:
-            with open(p, 'rb') as f: data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            if keep and use_mmap and size >= _SMALL:
+                with open(p, 'rb') as f: data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            else: data = _read_into_memory(p, size)
             ok = len(data) == size and _blake3([data]) == want['blake3']
-        if ok: return data if keep else None
-    raise PipelineError(f"{name!r} in {str(folder)!r} has {size} bytes, the manifest says {want['bytes']} with another digest: "
-                        'the file was truncated, changed or replaced; refusing to load it')
+    if not ok: raise PipelineError(f"{name!r} in {str(folder)!r} has {size} bytes, the manifest says {want['bytes']} with another digest: "
+                                   'the file was truncated, changed or replaced; refusing to load it')
+    return data if keep else None
 
 def verify_folder(folder, # a folder written by `Pipeline.save`
                   read:tuple=(), # names whose verified bytes to return (read once: what is checked is what is used)
